@@ -1,0 +1,311 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tallyhq/tally/aggregator"
+	"github.com/tallyhq/tally/events"
+)
+
+// generationLockKey is the advisory lock that apply transactions hold
+// shared and a generation swap takes exclusive.
+const generationLockKey = 7_241_002
+
+// Incoming is a valid event with where it came from.
+type Incoming struct {
+	Event     events.Event
+	StreamSeq uint64
+}
+
+// DeadLetter is a message tally could not use.
+type DeadLetter struct {
+	Stream  string
+	Seq     uint64
+	Subject string
+	Code    events.Code
+	Detail  string
+	EventID string // when the envelope got that far
+	Body    []byte
+}
+
+// Batch is what one apply transaction records: valid events in delivery
+// order (the same id may appear more than once) and dead letters.
+type Batch struct {
+	Events      []Incoming
+	DeadLetters []DeadLetter
+}
+
+// Outcome says what a committed batch did.
+type Outcome struct {
+	Gen          int
+	Applied      int // new events of known types
+	Ignored      int // new events of unknown types
+	Duplicates   int // ids already recorded, same content
+	Conflicts    int // ids already recorded, other content
+	DeadLettered int // dead letters recorded now (not before)
+	ConflictIDs  []string
+	LastEventAt  time.Time
+	// DuplicatesByType counts plain duplicates per type (for metrics).
+	DuplicatesByType map[events.Type]int
+}
+
+// Apply records a batch in one transaction: the events in the ledger (an
+// id already there changes nothing), the prior states of the entities the
+// new events touch (read and locked), their new states, the coalesced
+// counter deltas, duplicates, conflicts, dead letters and freshness. Rows
+// are touched in one global order so concurrent workers never deadlock.
+// On error nothing is recorded; the same batch may be applied again.
+func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
+	var out Outcome
+	err := withTx(ctx, s.pool, func(tx pgx.Tx) error {
+		a := applier{tx: tx, zones: &s.zones}
+		var err error
+		out, err = a.run(ctx, b)
+		return err
+	})
+	if err != nil {
+		return Outcome{}, err
+	}
+	return out, nil
+}
+
+type applier struct {
+	tx    pgx.Tx
+	zones *zoneCache
+	gen   Generation
+	q     *genQueries
+}
+
+func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
+	if err := a.lockGeneration(ctx); err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{Gen: a.gen.Gen}
+	first, later := splitByID(b.Events)
+	isNew, err := a.recordEvents(ctx, first)
+	if err != nil {
+		return out, err
+	}
+	if out.DeadLettered, err = a.recordDeadLetters(ctx, b.DeadLetters); err != nil {
+		return out, err
+	}
+	dups := later
+	var fresh []events.Event
+	for _, in := range first {
+		if isNew[in.Event.ID] {
+			fresh = append(fresh, in.Event)
+		} else {
+			dups = append(dups, in)
+		}
+	}
+	conflicts, err := a.classifyDuplicates(ctx, dups, &out)
+	if err != nil {
+		return out, err
+	}
+	res, err := a.fold(ctx, fresh)
+	if err != nil {
+		return out, err
+	}
+	out.Applied, out.Ignored, out.LastEventAt = res.Applied, res.Ignored, res.LastEventAt
+	return out, a.write(ctx, res, conflicts, &out)
+}
+
+// lockGeneration takes the generation lock shared (a swap waits for this
+// transaction) and reads the current generation.
+func (a *applier) lockGeneration(ctx context.Context) error {
+	var tz, cities string
+	err := a.tx.QueryRow(ctx, `SELECT g.gen, g.timezone, g.city_timezones
+		FROM (SELECT pg_advisory_xact_lock_shared($1)) AS l, tally.generations AS g
+		WHERE g.state = 'current'`, generationLockKey).Scan(&a.gen.Gen, &tz, &cities)
+	if err != nil {
+		return fmt.Errorf("read current generation: %w", err)
+	}
+	if a.gen.Zones, err = a.zones.get(tz, cities); err != nil {
+		return fmt.Errorf("zones of generation %d: %w", a.gen.Gen, err)
+	}
+	a.q = queriesFor(a.gen.Gen)
+	return nil
+}
+
+// splitByID keeps the first occurrence of each id, sorted by id (the
+// ledger's lock order), and returns the later occurrences in order.
+func splitByID(in []Incoming) (first, later []Incoming) {
+	seen := make(map[string]struct{}, len(in))
+	for _, e := range in {
+		if _, ok := seen[e.Event.ID]; ok {
+			later = append(later, e)
+			continue
+		}
+		seen[e.Event.ID] = struct{}{}
+		first = append(first, e)
+	}
+	slices.SortFunc(first, func(x, y Incoming) int { return cmp.Compare(x.Event.ID, y.Event.ID) })
+	return first, later
+}
+
+const insertEventsSQL = `INSERT INTO tally.events (id, type, occurred_at, seq, entity, city, stream_seq, body)
+SELECT u.id, u.type, u.occurred_at, NULLIF(u.seq, 0), NULLIF(u.entity, ''), NULLIF(u.city, ''), u.stream_seq, u.body
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::text[], $6::text[], $7::int8[], $8::bytea[])
+    AS u(id, type, occurred_at, seq, entity, city, stream_seq, body)
+ON CONFLICT (id) DO NOTHING
+RETURNING id`
+
+// recordEvents inserts the events into the ledger and returns the ids that
+// were not there before.
+func (a *applier) recordEvents(ctx context.Context, in []Incoming) (map[string]bool, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	n := len(in)
+	ids, types, entities, cities := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ats, seqs, streamSeqs, bodies := make([]time.Time, n), make([]int64, n), make([]int64, n), make([][]byte, n)
+	for i, e := range in {
+		ev := &e.Event
+		ids[i], types[i], ats[i], seqs[i] = ev.ID, string(ev.Type), ev.OccurredAt, ev.Seq
+		entities[i], cities[i], streamSeqs[i], bodies[i] = ev.EntityID(), ev.City, int64(e.StreamSeq), ev.Body
+	}
+	rows, err := a.tx.Query(ctx, insertEventsSQL, ids, types, ats, seqs, entities, cities, streamSeqs, bodies)
+	if err != nil {
+		return nil, fmt.Errorf("record events: %w", err)
+	}
+	fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("record events: %w", err)
+	}
+	isNew := make(map[string]bool, len(fresh))
+	for _, id := range fresh {
+		isNew[id] = true
+	}
+	return isNew, nil
+}
+
+const insertDeadLettersSQL = `INSERT INTO tally.dead_letters (source_stream, source_seq, subject, code, detail, event_id, body)
+SELECT u.stream, u.seq, u.subject, u.code, u.detail, NULLIF(u.event_id, ''), u.body
+FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])
+    AS u(stream, seq, subject, code, detail, event_id, body)
+ON CONFLICT (source_stream, source_seq) DO NOTHING`
+
+// recordDeadLetters stores dead letters once each, sorted by source, and
+// returns how many were new.
+func (a *applier) recordDeadLetters(ctx context.Context, dls []DeadLetter) (int, error) {
+	if len(dls) == 0 {
+		return 0, nil
+	}
+	dls = slices.Clone(dls)
+	slices.SortFunc(dls, func(x, y DeadLetter) int { return cmp.Or(cmp.Compare(x.Stream, y.Stream), cmp.Compare(x.Seq, y.Seq)) })
+	n := len(dls)
+	streams, subjects, codes, details, ids := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	seqs, bodies := make([]int64, n), make([][]byte, n)
+	for i, d := range dls {
+		streams[i], seqs[i], subjects[i], codes[i] = d.Stream, int64(d.Seq), d.Subject, string(d.Code)
+		details[i], ids[i], bodies[i] = d.Detail, d.EventID, d.Body
+	}
+	tag, err := a.tx.Exec(ctx, insertDeadLettersSQL, streams, seqs, subjects, codes, details, ids, bodies)
+	if err != nil {
+		return 0, fmt.Errorf("record dead letters: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// conflict is a copy of a recorded event with other content.
+type conflict struct {
+	id, md5   string
+	typ       events.Type
+	body      []byte
+	streamSeq uint64
+}
+
+// classifyDuplicates compares each copy of an already recorded id with the
+// recorded copy: the same content is a plain duplicate, other content a
+// conflict to keep.
+func (a *applier) classifyDuplicates(ctx context.Context, dups []Incoming, out *Outcome) ([]conflict, error) {
+	if len(dups) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, 0, len(dups))
+	for _, d := range dups {
+		ids = append(ids, d.Event.ID)
+	}
+	rows, err := a.tx.Query(ctx, "SELECT id, body FROM tally.events WHERE id = ANY($1)", ids)
+	if err != nil {
+		return nil, fmt.Errorf("read recorded copies: %w", err)
+	}
+	recorded := map[string][]byte{}
+	var id string
+	var body []byte
+	if _, err := pgx.ForEachRow(rows, []any{&id, &body}, func() error {
+		recorded[id] = slices.Clone(body)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read recorded copies: %w", err)
+	}
+	out.DuplicatesByType = map[events.Type]int{}
+	var conflicts []conflict
+	for _, d := range dups {
+		if sameAsRecorded(&d.Event, recorded[d.Event.ID]) {
+			out.Duplicates++
+			out.DuplicatesByType[d.Event.Type]++
+			continue
+		}
+		sum := md5.Sum(d.Event.Body)
+		conflicts = append(conflicts, conflict{id: d.Event.ID, typ: d.Event.Type, md5: hex.EncodeToString(sum[:]), body: d.Event.Body, streamSeq: d.StreamSeq})
+		out.Conflicts++
+		out.ConflictIDs = append(out.ConflictIDs, d.Event.ID)
+	}
+	return conflicts, nil
+}
+
+// sameAsRecorded decodes the recorded body without a size limit (it was
+// accepted under the limit in force then) and compares content.
+func sameAsRecorded(e *events.Event, recordedBody []byte) bool {
+	if recordedBody == nil {
+		return false
+	}
+	rec, err := events.Decode(recordedBody, len(recordedBody))
+	if err != nil {
+		return false
+	}
+	return events.SameContent(e, &rec)
+}
+
+// fold locks and reads the prior states of the entities the new events
+// touch, then folds the events into new states and deltas.
+func (a *applier) fold(ctx context.Context, fresh []events.Event) (aggregator.Result, error) {
+	carIDs, bookingIDs := entityIDs(fresh)
+	var prior aggregator.Prior
+	var err error
+	if prior.Cars, err = a.lockCars(ctx, carIDs); err != nil {
+		return aggregator.Result{}, err
+	}
+	if prior.Bookings, err = a.lockBookings(ctx, bookingIDs); err != nil {
+		return aggregator.Result{}, err
+	}
+	res, err := aggregator.Fold(prior, fresh, a.gen.Zones)
+	if err != nil {
+		return res, fmt.Errorf("fold: %w", err)
+	}
+	return res, nil
+}
+
+// entityIDs returns the sorted, distinct car and booking ids of the events.
+func entityIDs(evs []events.Event) (cars, bookings []string) {
+	cs, bs := map[string]struct{}{}, map[string]struct{}{}
+	for i := range evs {
+		switch evs[i].Type.Entity() {
+		case events.Car:
+			cs[evs[i].CarID] = struct{}{}
+		case events.Booking:
+			bs[evs[i].BookingID] = struct{}{}
+		}
+	}
+	return slices.Sorted(maps.Keys(cs)), slices.Sorted(maps.Keys(bs))
+}

@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is tally's database. It is safe for concurrent use.
+type Store struct {
+	pool  *pgxpool.Pool
+	log   *slog.Logger
+	zones zoneCache
+}
+
+// ErrNotMigrated is returned when the database has no tally schema or an
+// older one than this binary needs.
+var ErrNotMigrated = errors.New("the database is not migrated: run tally migrate")
+
+// Open connects to the database at url. It fails when the database cannot
+// be reached; it does not check the schema (see CheckSchema).
+func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", redact(err))
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "tally"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database: %w", redact(err))
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database %s: %w", Describe(url), redact(err))
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{pool: pool, log: log}, nil
+}
+
+// Pool returns the connection pool, for callers that run their own reads.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes every connection.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }

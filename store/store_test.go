@@ -1,0 +1,92 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tallyhq/tally/events"
+	"github.com/tallyhq/tally/internal/testdb"
+	"github.com/tallyhq/tally/store"
+)
+
+type testBundle struct {
+	store *store.Store
+	url   string
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	url := testdb.New(t)
+	s, err := store.Open(context.Background(), url, nil)
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return &testBundle{store: s, url: url}
+}
+
+func mustEvent(t *testing.T, d events.Draft) events.Event {
+	t.Helper()
+	body, err := d.Encode()
+	require.NoError(t, err)
+	ev, err := events.Decode(body, 0)
+	require.NoError(t, err)
+	return ev
+}
+
+func incoming(evs ...events.Event) []store.Incoming {
+	out := make([]store.Incoming, len(evs))
+	for i, e := range evs {
+		out[i] = store.Incoming{Event: e, StreamSeq: uint64(i + 1)}
+	}
+	return out
+}
+
+var t0 = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+
+func car(id, city, status string, seq int64, at time.Time) events.Draft {
+	return events.Draft{ID: fmt.Sprintf("%s-%d", id, seq), Type: events.CarStatusChanged, OccurredAt: at, Seq: seq,
+		Data: events.CarStatus{CarID: id, City: city, Status: status}}
+}
+
+func TestApplyCountsOnceAndKeepsConflicts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tb := setup(t)
+
+	a := mustEvent(t, car("c1", "paris", events.CarActive, 1, t0))
+	b := mustEvent(t, car("c2", "paris", events.CarActive, 1, t0))
+	out, err := tb.store.Apply(ctx, store.Batch{Events: incoming(a, b, a)})
+	require.NoError(t, err)
+	require.Equal(t, 2, out.Applied)
+	require.Equal(t, 1, out.Duplicates)
+
+	conflicting := car("c1", "berlin", events.CarActive, 1, t0)
+	c := mustEvent(t, conflicting)
+	out, err = tb.store.Apply(ctx, store.Batch{Events: incoming(c, a)})
+	require.NoError(t, err)
+	require.Equal(t, 0, out.Applied)
+	require.Equal(t, 1, out.Duplicates)
+	require.Equal(t, 1, out.Conflicts)
+
+	v, err := tb.store.ReadViews(ctx)
+	require.NoError(t, err)
+	require.Len(t, v.ActiveCars, 1)
+	require.Equal(t, "paris", v.ActiveCars[0].City)
+	require.EqualValues(t, 2, v.ActiveCars[0].Cars)
+
+	var kept int
+	require.NoError(t, tb.store.Pool().QueryRow(ctx, "SELECT count(*) FROM tally.conflicts").Scan(&kept))
+	require.Equal(t, 1, kept)
+}
+
+func TestMigrateTwiceIsANoop(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	res, err := store.Migrate(context.Background(), tb.url, store.Settings{}, nil)
+	require.NoError(t, err)
+	require.Empty(t, res.Applied)
+	require.Equal(t, store.LatestVersion(), res.Version)
+}
