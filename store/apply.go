@@ -46,14 +46,16 @@ type Batch struct {
 
 // Outcome says what a committed batch did.
 type Outcome struct {
-	Gen          int
-	Applied      int // new events of known types
-	Ignored      int // new events of unknown types
-	Duplicates   int // ids already recorded, same content
-	Conflicts    int // ids already recorded, other content
-	DeadLettered int // dead letters recorded now (not before)
-	ConflictIDs  []string
-	LastEventAt  time.Time
+	Gen        int
+	Applied    int // new events of known types
+	Ignored    int // new events of unknown types
+	Duplicates int // ids already recorded, same content
+	Conflicts  int // ids already recorded, other content
+	// DeadLetteredByCode counts the dead letters recorded now (a
+	// redelivered bad message was recorded before and is not counted).
+	DeadLetteredByCode map[events.Code]int
+	ConflictIDs        []string
+	LastEventAt        time.Time
 	// DuplicatesByType counts plain duplicates per type (for metrics).
 	DuplicatesByType map[events.Type]int
 }
@@ -95,7 +97,7 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	if err != nil {
 		return out, err
 	}
-	if out.DeadLettered, err = a.recordDeadLetters(ctx, b.DeadLetters); err != nil {
+	if out.DeadLetteredByCode, err = a.recordDeadLetters(ctx, b.DeadLetters); err != nil {
 		return out, err
 	}
 	dups := later
@@ -192,13 +194,14 @@ const insertDeadLettersSQL = `INSERT INTO tally.dead_letters (source_stream, sou
 SELECT u.stream, u.seq, u.subject, u.code, u.detail, NULLIF(u.event_id, ''), u.body
 FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])
     AS u(stream, seq, subject, code, detail, event_id, body)
-ON CONFLICT (source_stream, source_seq) DO NOTHING`
+ON CONFLICT (source_stream, source_seq) DO NOTHING
+RETURNING code`
 
 // recordDeadLetters stores dead letters once each, sorted by source, and
-// returns how many were new.
-func (a *applier) recordDeadLetters(ctx context.Context, dls []DeadLetter) (int, error) {
+// counts the new ones by code.
+func (a *applier) recordDeadLetters(ctx context.Context, dls []DeadLetter) (map[events.Code]int, error) {
 	if len(dls) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	dls = slices.Clone(dls)
 	slices.SortFunc(dls, func(x, y DeadLetter) int { return cmp.Or(cmp.Compare(x.Stream, y.Stream), cmp.Compare(x.Seq, y.Seq)) })
@@ -209,11 +212,19 @@ func (a *applier) recordDeadLetters(ctx context.Context, dls []DeadLetter) (int,
 		streams[i], seqs[i], subjects[i], codes[i] = d.Stream, int64(d.Seq), d.Subject, string(d.Code)
 		details[i], ids[i], bodies[i] = d.Detail, d.EventID, d.Body
 	}
-	tag, err := a.tx.Exec(ctx, insertDeadLettersSQL, streams, seqs, subjects, codes, details, ids, bodies)
+	rows, err := a.tx.Query(ctx, insertDeadLettersSQL, streams, seqs, subjects, codes, details, ids, bodies)
 	if err != nil {
-		return 0, fmt.Errorf("record dead letters: %w", err)
+		return nil, fmt.Errorf("record dead letters: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	recorded, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("record dead letters: %w", err)
+	}
+	byCode := map[events.Code]int{}
+	for _, c := range recorded {
+		byCode[events.Code(c)]++
+	}
+	return byCode, nil
 }
 
 // conflict is a copy of a recorded event with other content.

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tallyhq/tally/internal/app"
+	"github.com/tallyhq/tally/internal/telemetry"
+)
+
+func (e *env) runCommand() *cobra.Command {
+	var httpAddr string
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Run the worker: consume, apply, serve health and metrics",
+		Long: `Consumes the stream with the shared durable consumer (TALLY_CONSUMER), applies
+each batch in one transaction and acknowledges it after the commit. Several
+workers can run at once against one stream and one database.
+
+Serves /livez, /readyz and /metrics on TALLY_HTTP_ADDR (loopback by default).
+SIGINT or SIGTERM: stops fetching, finishes the batch in flight, exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if httpAddr != "" {
+				e.environ["TALLY_HTTP_ADDR"] = httpAddr
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return e.runWorker(ctx)
+		},
+	}
+	c.Flags().StringVar(&httpAddr, "http-addr", "", "address of the health and metrics server (overrides TALLY_HTTP_ADDR)")
+	return c
+}
+
+func (e *env) runWorker(ctx context.Context) error {
+	cfg, err := e.config()
+	if err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	m := app.New(cfg, log)
+	defer m.Close()
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("tally stopped")
+	return nil
+}

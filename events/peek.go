@@ -1,0 +1,19 @@
+package events
+
+import "encoding/json"
+
+// PeekID returns the envelope's id when the message is a JSON object with a
+// string id, or "". Dead letters carry it so people can find the event.
+func PeekID(body []byte) string {
+	var env struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(body, &env) != nil {
+		return ""
+	}
+	id, err := jsonString(env.ID)
+	if err != nil || len(id) > MaxIDBytes {
+		return ""
+	}
+	return id
+}

@@ -1,0 +1,201 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tallyhq/tally/events"
+	"github.com/tallyhq/tally/internal/telemetry"
+	"github.com/tallyhq/tally/store"
+)
+
+// item is one fetched message: a valid event or a dead letter.
+type item struct {
+	msg    jetstream.Msg
+	seq    uint64
+	ev     *events.Event
+	dl     *store.DeadLetter
+	failed bool // its dead letter could not be recorded or published
+}
+
+// process decodes, applies and acknowledges one batch. ctx is cancelled
+// only when the worker must stop without finishing.
+func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
+	items := w.decode(msgs)
+	stopKeepAlive := w.keepAlive(msgs)
+	err := w.applyIsolating(ctx, items)
+	stopKeepAlive()
+	if err != nil {
+		// Stopping: leave the batch to another worker, at once.
+		for _, it := range items {
+			_ = it.msg.Nak()
+		}
+		w.log.Warn("batch not committed before shutdown; returned for redelivery", "batch_size", len(items), "err", err)
+		return
+	}
+	w.publishDeadLetters(ctx, items)
+	for _, it := range items {
+		if it.failed {
+			_ = it.msg.NakWithDelay(time.Second)
+			continue
+		}
+		if err := it.msg.Ack(); err != nil {
+			w.log.Warn("ack failed; the message will be redelivered and absorbed as a duplicate", "stream_seq", it.seq, "err", err)
+		}
+	}
+}
+
+func (w *Worker) decode(msgs []jetstream.Msg) []*item {
+	items := make([]*item, len(msgs))
+	for i, m := range msgs {
+		it := &item{msg: m}
+		if meta, err := m.Metadata(); err == nil {
+			it.seq = meta.Sequence.Stream
+			if meta.NumDelivered > 1 {
+				w.metrics.Redeliveries.Inc()
+			}
+		}
+		ev, err := events.Decode(m.Data(), w.cfg.MaxEventBytes)
+		if err != nil {
+			it.dl = w.deadLetter(it, events.CodeOf(err), err)
+		} else {
+			it.ev = &ev
+		}
+		items[i] = it
+	}
+	return items
+}
+
+func (w *Worker) deadLetter(it *item, code events.Code, err error) *store.DeadLetter {
+	detail := err.Error()
+	var ve *events.Error
+	if errors.As(err, &ve) {
+		detail = ve.Detail
+	}
+	if code == "" {
+		code = events.CodeApplyFailed
+	}
+	dl := &store.DeadLetter{Stream: w.cfg.Stream, Seq: it.seq, Subject: it.msg.Subject(), Code: code,
+		Detail: detail, Body: it.msg.Data()}
+	if code != events.CodeTooLarge {
+		dl.EventID = events.PeekID(it.msg.Data())
+	}
+	w.log.Warn("dead-lettering a message", "stream_seq", it.seq, "code", code, "detail", detail, "event_id", dl.EventID)
+	return dl
+}
+
+// keepAlive tells JetStream the batch is in progress while an apply is
+// retrying, so that the ack wait does not hand it to another worker.
+func (w *Worker) keepAlive(msgs []jetstream.Msg) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		t := time.NewTicker(w.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				for _, m := range msgs {
+					_ = m.InProgress()
+				}
+			}
+		}
+	}()
+	return cancel
+}
+
+// applyIsolating applies the items in one transaction. When a batch keeps
+// failing for reasons of its data, it is split in halves until the event
+// at fault is alone; that event is dead-lettered as apply_failed and the
+// rest goes on. It returns an error only when ctx is cancelled.
+func (w *Worker) applyIsolating(ctx context.Context, items []*item) error {
+	err := w.applyRetrying(ctx, items)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if len(items) > 1 {
+		mid := len(items) / 2
+		if err := w.applyIsolating(ctx, items[:mid]); err != nil {
+			return err
+		}
+		return w.applyIsolating(ctx, items[mid:])
+	}
+	it := items[0]
+	if it.ev != nil {
+		w.log.Error("event keeps failing to apply; dead-lettering it", "event_id", it.ev.ID, "stream_seq", it.seq, "err", err)
+		it.dl, it.ev = w.deadLetter(it, events.CodeApplyFailed, err), nil
+		return w.applyIsolating(ctx, items)
+	}
+	w.log.Error("cannot record a dead letter in the database; it is still copied to the dead-letter stream",
+		"stream_seq", it.seq, "code", it.dl.Code, "err", err)
+	return nil
+}
+
+// applyRetrying applies one batch, retrying transient failures until ctx
+// is cancelled and other failures up to ApplyAttempts times.
+func (w *Worker) applyRetrying(ctx context.Context, items []*item) error {
+	batch := toBatch(items)
+	for attempt := 1; ; attempt++ {
+		w.alive()
+		actx, cancel := context.WithTimeout(ctx, w.cfg.ApplyTimeout)
+		start := time.Now()
+		out, err := w.store.Apply(actx, batch)
+		cancel()
+		w.alive()
+		if err == nil {
+			w.observe(out, len(items), time.Since(start))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		transient := store.IsTransient(err)
+		if !transient && attempt >= w.cfg.ApplyAttempts {
+			return err
+		}
+		kind := map[bool]string{true: "transient", false: "data"}[transient]
+		w.metrics.ApplyRetries.WithLabelValues(kind).Inc()
+		w.log.Warn("apply failed, retrying", "attempt", attempt, "kind", kind, "batch_size", len(items), "err", err)
+		sleep(ctx, backoff(attempt))
+	}
+}
+
+func toBatch(items []*item) store.Batch {
+	var b store.Batch
+	for _, it := range items {
+		switch {
+		case it.ev != nil:
+			b.Events = append(b.Events, store.Incoming{Event: *it.ev, StreamSeq: it.seq})
+		case it.dl != nil:
+			b.DeadLetters = append(b.DeadLetters, *it.dl)
+		}
+	}
+	return b
+}
+
+func (w *Worker) observe(out store.Outcome, n int, took time.Duration) {
+	m := w.metrics
+	m.BatchSize.Observe(float64(n))
+	m.ApplyDuration.Observe(took.Seconds())
+	m.Events.WithLabelValues(telemetry.OutcomeApplied).Add(float64(out.Applied))
+	m.Events.WithLabelValues(telemetry.OutcomeIgnored).Add(float64(out.Ignored))
+	m.Events.WithLabelValues(telemetry.OutcomeDuplicate).Add(float64(out.Duplicates))
+	m.Events.WithLabelValues(telemetry.OutcomeConflict).Add(float64(out.Conflicts))
+	for code, k := range out.DeadLetteredByCode {
+		m.Events.WithLabelValues(telemetry.OutcomeDeadLettered).Add(float64(k))
+		m.DeadLetters.WithLabelValues(string(code)).Add(float64(k))
+	}
+	m.LastCommit.Set(float64(time.Now().UnixNano()) / 1e9)
+	if !out.LastEventAt.IsZero() {
+		m.LastEventTime.Set(float64(out.LastEventAt.UnixNano()) / 1e9)
+	}
+	for _, id := range out.ConflictIDs {
+		w.log.Warn("conflicting duplicate: same id, other content; the copy recorded first counts", "event_id", id)
+	}
+	w.log.Debug("batch applied", "batch_size", n, "applied", out.Applied, "duplicates", out.Duplicates,
+		"generation", out.Gen, "took", took)
+}

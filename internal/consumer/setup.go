@@ -1,0 +1,124 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamConfig is the configuration tally gives a stream it creates.
+func StreamConfig(cfg Config) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        cfg.Stream,
+		Description: "Fleet events counted by tally",
+		Subjects:    []string{cfg.Subjects},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      cfg.StreamMaxAge,
+		Duplicates:  2 * time.Minute,
+		// Over-size events still reach tally, to be dead-lettered.
+		MaxMsgSize: 1 << 20,
+	}
+}
+
+// Setup makes sure the stream, the dead-letter stream and the durable
+// consumer exist. An existing stream is used as it is, never changed.
+func Setup(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Consumer, error) {
+	if err := ensureStream(ctx, js, StreamConfig(cfg)); err != nil {
+		return nil, err
+	}
+	if err := ensureDLQ(ctx, js, cfg); err != nil {
+		return nil, err
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, ConsumerConfig(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %q on stream %q for %q: %w", cfg.Consumer, cfg.Stream, cfg.Subjects, err)
+	}
+	return cons, nil
+}
+
+// ConsumerConfig is the shared durable pull consumer all workers use.
+func ConsumerConfig(cfg Config) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       cfg.Consumer,
+		Description:   "tally workers",
+		FilterSubject: cfg.Subjects,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    -1, // never give up on an event: nothing is lost
+		MaxAckPending: max(1000, cfg.BatchSize*10),
+	}
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	_, err := js.Stream(ctx, sc.Name)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("look up stream %q: %w", sc.Name, err)
+	}
+	_, err = js.CreateStream(ctx, sc)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return nil // another worker created it first
+	}
+	return wrap(err, "create stream %q", sc.Name)
+}
+
+// ensureDLQ creates the dead-letter stream when missing and checks that
+// it takes the dead-letter subject.
+func ensureDLQ(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	subject := cfg.DLQSubject
+	filter := subject
+	if strings.HasPrefix(subject, "tally.dlq.") {
+		filter = "tally.dlq.>"
+	}
+	err := ensureStream(ctx, js, jetstream.StreamConfig{
+		Name:        cfg.DLQStream,
+		Description: "Messages tally could not use, with the reason in the Tally-Error header",
+		Subjects:    []string{filter},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil {
+		return err
+	}
+	s, err := js.Stream(ctx, cfg.DLQStream)
+	if err != nil {
+		return fmt.Errorf("look up stream %q: %w", cfg.DLQStream, err)
+	}
+	for _, f := range s.CachedInfo().Config.Subjects {
+		if subjectMatches(f, subject) {
+			return nil
+		}
+	}
+	return fmt.Errorf("dead-letter stream %q does not take subject %q (its subjects: %v)",
+		cfg.DLQStream, subject, s.CachedInfo().Config.Subjects)
+}
+
+// subjectMatches reports whether a NATS subject filter matches a subject.
+func subjectMatches(filter, subject string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, tok := range f {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (tok != "*" && tok != s[i]) {
+			return false
+		}
+	}
+	return len(f) == len(s)
+}
+
+func wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}

@@ -1,0 +1,118 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tallyhq/tally/internal/telemetry"
+	"github.com/tallyhq/tally/store"
+)
+
+// Config is what the loop needs of tally's settings.
+type Config struct {
+	Stream, Subjects, Consumer   string
+	DLQStream, DLQSubject        string
+	StreamMaxAge                 time.Duration
+	BatchSize                    int
+	BatchWait, AckWait           time.Duration
+	ApplyTimeout                 time.Duration
+	ShutdownTimeout              time.Duration
+	ApplyAttempts, MaxEventBytes int
+}
+
+// Applier records batches; *store.Store is one.
+type Applier interface {
+	Apply(ctx context.Context, b store.Batch) (store.Outcome, error)
+}
+
+// Worker consumes the stream and applies batches. Several workers share
+// one durable consumer; JetStream spreads the messages between them.
+type Worker struct {
+	cfg     Config
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	cons    jetstream.Consumer
+	store   Applier
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+	beat    atomic.Int64 // unix nanoseconds of the loop's last sign of life
+}
+
+// NewWorker returns a worker for a consumer made by Setup.
+func NewWorker(cfg Config, nc *nats.Conn, js jetstream.JetStream, cons jetstream.Consumer, st Applier,
+	log *slog.Logger, m *telemetry.Metrics) *Worker {
+	w := &Worker{cfg: cfg, nc: nc, js: js, cons: cons, store: st, log: log, metrics: m}
+	w.alive()
+	return w
+}
+
+// LastBeat returns when the loop last showed it is moving: a fetch
+// returned, or an apply attempt started or ended.
+func (w *Worker) LastBeat() time.Time { return time.Unix(0, w.beat.Load()) }
+
+func (w *Worker) alive() { w.beat.Store(time.Now().UnixNano()) }
+
+// Run fetches and applies batches until ctx is cancelled. The batch in
+// flight then finishes, with ShutdownTimeout to commit it; what is not
+// committed by then is left for redelivery. Run returns nil when stopped.
+func (w *Worker) Run(ctx context.Context) error {
+	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHard()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownTimeout, cancelHard) })
+	defer stop()
+	for attempt := 0; ctx.Err() == nil; {
+		w.alive()
+		msgs, err := w.fetch()
+		if err != nil {
+			attempt++
+			w.log.Warn("fetch failed, retrying", "err", err, "attempt", attempt)
+			sleep(ctx, backoff(attempt))
+			continue
+		}
+		attempt = 0
+		if len(msgs) > 0 {
+			w.process(hard, msgs)
+		}
+	}
+	return nil
+}
+
+// fetch returns up to BatchSize messages, waiting at most BatchWait.
+func (w *Worker) fetch() ([]jetstream.Msg, error) {
+	batch, err := w.cons.Fetch(w.cfg.BatchSize, jetstream.FetchMaxWait(w.cfg.BatchWait))
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := batch.Error(); err != nil && len(msgs) == 0 && !errors.Is(err, nats.ErrTimeout) {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+// backoff returns the wait before retry attempt n (1-based): 100ms
+// doubling to 10s, with jitter so workers do not retry in step.
+func backoff(n int) time.Duration {
+	d := 100 * time.Millisecond << min(n-1, 7)
+	d = min(d, 10*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
