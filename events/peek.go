@@ -1,6 +1,9 @@
 package events
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // PeekID returns the envelope's id when the message is a JSON object with a
 // string id, or "". Dead letters carry it so people can find the event.
@@ -12,7 +15,8 @@ func PeekID(body []byte) string {
 		return ""
 	}
 	id, err := jsonString(env.ID)
-	if err != nil || len(id) > MaxIDBytes {
+	// Only an id tally could store: PostgreSQL text cannot hold NUL.
+	if err != nil || len(id) > MaxIDBytes || strings.IndexByte(id, 0) >= 0 {
 		return ""
 	}
 	return id

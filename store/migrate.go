@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"path"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -144,10 +147,18 @@ func newProvider(db *sql.DB, log *slog.Logger) (*goose.Provider, error) {
 	return p, nil
 }
 
-// LatestVersion is the schema version this binary migrates to.
+// LatestVersion is the schema version this binary migrates to: the
+// highest numbered migration.
 func LatestVersion() int64 {
 	entries, _ := fs.Glob(migrationFS, "migrations/*.sql")
-	return int64(len(entries))
+	var latest int64
+	for _, e := range entries {
+		v, err := strconv.ParseInt(strings.SplitN(path.Base(e), "_", 2)[0], 10, 64)
+		if err == nil && v > latest {
+			latest = v
+		}
+	}
+	return latest
 }
 
 // storeSettings records the overdue grace, creates the first generation

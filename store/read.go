@@ -79,6 +79,13 @@ func (s *Store) ReadViews(ctx context.Context) (Views, error) {
 	return v, err
 }
 
+// ReadViewsTx reads every contract view in the caller's transaction.
+func ReadViewsTx(ctx context.Context, tx pgx.Tx) (Views, error) {
+	var v Views
+	err := readViews(ctx, tx, &v)
+	return v, err
+}
+
 func readViews(ctx context.Context, tx pgx.Tx, v *Views) error {
 	var err error
 	if v.ActiveCars, err = collect[ActiveCarsRow](ctx, tx, "SELECT * FROM tally.active_cars ORDER BY city"); err != nil {
