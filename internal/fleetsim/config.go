@@ -77,8 +77,9 @@ type Config struct {
 	// published later without Nats-Msg-Id (as if after the broker's
 	// duplicate window).
 	ConflictRate float64
-	// ReorderRate is the fraction of entity events that have a later event
-	// of their entity and are emitted after it.
+	// ReorderRate is the fraction of the entity events that have a
+	// successor in their entity (a later event of the same car or booking)
+	// which are emitted after it, a second to ten minutes later.
 	ReorderRate float64
 	// BadRate: an invalid message, taking every kind in turn (see
 	// BadKinds).
@@ -227,6 +228,8 @@ func (c Config) Validate() error {
 
 func (c *Config) validateSizes() error {
 	switch {
+	case c.Start.Year() < 1900 || c.Start.Year() > 2200:
+		return fmt.Errorf("fleetsim: Start %s is not in the years 1900 to 2200", c.Start.Format(time.RFC3339))
 	case c.Days < 1 || c.Days > maxDays:
 		return fmt.Errorf("fleetsim: Days %d is not from 1 to %d", c.Days, maxDays)
 	case c.CarsPerCity < 1 || c.CarsPerCity > maxCarsPerCity:

@@ -64,7 +64,11 @@ func New(cfg Config) (*Sim, error) {
 }
 
 // Config returns the simulation's configuration, defaults applied.
-func (s *Sim) Config() Config { return s.cfg }
+func (s *Sim) Config() Config {
+	c := s.cfg
+	c.Cities, c.Currencies = slices.Clone(c.Cities), maps.Clone(c.Currencies)
+	return c
+}
 
 // End returns the end of the simulated period: no event occurs at or after
 // it, though late copies of events may be emitted after the last event.

@@ -231,7 +231,7 @@ func TestFleetStory(t *testing.T) {
 	require.ElementsMatch(t, events.KnownTypes, slices.Collect(maps.Keys(types)))
 	requireCarStories(t, byEntity(evs, events.Car))
 	requireBookingStories(t, byEntity(evs, events.Booking))
-	requirePayments(t, s, evs)
+	requirePayments(t, evs)
 
 	offsets := 0
 	for _, d := range ds {
@@ -290,7 +290,7 @@ func requireBookingStories(t *testing.T, bookings map[string][]events.Event) {
 
 // requirePayments checks that payments follow ended bookings in the city's
 // currency and that refunds never exceed the payment.
-func requirePayments(t *testing.T, s *fleetsim.Sim, evs []events.Event) {
+func requirePayments(t *testing.T, evs []events.Event) {
 	t.Helper()
 	ended := map[string]bool{}
 	left := map[string]int64{}
@@ -363,6 +363,7 @@ func TestValidate(t *testing.T) {
 
 	require.NoError(t, fleetsim.Config{}.Validate())
 	for name, change := range map[string]func(c *fleetsim.Config){
+		"Start":                func(c *fleetsim.Config) { c.Start = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC) },
 		"Days":                 func(c *fleetsim.Config) { c.Days = -1 },
 		"CarsPerCity":          func(c *fleetsim.Config) { c.CarsPerCity = 100000 },
 		"BookingsPerCarPerDay": func(c *fleetsim.Config) { c.BookingsPerCarPerDay = -2 },
