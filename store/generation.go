@@ -41,6 +41,9 @@ func createGeneration(ctx context.Context, tx pgx.Tx, gen int, z aggregator.Zone
 	if _, err := tx.Exec(ctx, expand(generationSQL, gen)); err != nil {
 		return fmt.Errorf("create generation %d: %w", gen, err)
 	}
+	if err := grantGeneration(ctx, tx, gen); err != nil {
+		return err
+	}
 	_, err := tx.Exec(ctx, `INSERT INTO tally.generations (gen, state, timezone, city_timezones)
 		VALUES ($1, $2, $3, $4)`, gen, state, z.DefaultName(), z.CitiesString())
 	return wrap(err, "record generation %d", gen)

@@ -32,6 +32,11 @@ const migrateLockKey = 7_241_001
 type Settings struct {
 	Zones        aggregator.Zones
 	OverdueGrace time.Duration
+	// CreateRoles creates the roles (tally migrate --roles) named with
+	// RolePrefix. Once they exist, every migrate grants them what its
+	// migrations added.
+	CreateRoles bool
+	RolePrefix  string
 }
 
 // MigrateResult says what Migrate did.
@@ -44,6 +49,8 @@ type MigrateResult struct {
 	// zones: only a rebuild changes them then.
 	StoredZones aggregator.Zones
 	ZonesKept   bool
+	// Roles are the roles granted now, nil when there are none.
+	Roles *Roles
 }
 
 // Migrate creates the database when it is missing, then creates or
@@ -72,6 +79,10 @@ func Migrate(ctx context.Context, url string, s Settings, log *slog.Logger) (Mig
 		return res, err
 	}
 	res.StoredZones, res.ZonesKept, err = storeSettings(ctx, conn, s)
+	if err != nil {
+		return res, err
+	}
+	res.Roles, err = maintainRoles(ctx, conn, s)
 	return res, err
 }
 
