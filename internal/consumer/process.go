@@ -189,10 +189,7 @@ func (w *Worker) observe(out store.Outcome, n int, took time.Duration) {
 		m.Events.WithLabelValues(telemetry.OutcomeDeadLettered).Add(float64(k))
 		m.DeadLetters.WithLabelValues(string(code)).Add(float64(k))
 	}
-	m.LastCommit.Set(float64(time.Now().UnixNano()) / 1e9)
-	if !out.LastEventAt.IsZero() {
-		m.LastEventTime.Set(float64(out.LastEventAt.UnixNano()) / 1e9)
-	}
+	m.Committed(time.Now(), out.LastEventAt)
 	for _, id := range out.ConflictIDs {
 		w.log.Warn("conflicting duplicate: same id, other content; the copy recorded first counts", "event_id", id)
 	}

@@ -3,6 +3,8 @@
 package telemetry
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tallyhq/tally/events"
@@ -28,6 +30,19 @@ type Metrics struct {
 	Pending       prometheus.Gauge
 	LastCommit    prometheus.Gauge
 	LastEventTime prometheus.Gauge
+
+	// OverdueGrace is the stored overdue grace: alerts on overdue
+	// bookings compare the event-time lag with it.
+	OverdueGrace prometheus.Gauge
+	// verifyDifferences and verifyLastRun export the latest tally verify;
+	// vectors without labels, so that they are absent until one ran.
+	verifyDifferences *prometheus.GaugeVec
+	verifyLastRun     *prometheus.GaugeVec
+
+	// Now is the clock of the age gauges; nil means time.Now.
+	Now     func() time.Time
+	fresh   freshness
+	overdue *overdueCollector
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -74,6 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Events, m.DeadLetters, m.BatchSize, m.ApplyDuration, m.ApplyRetries,
 		m.Redeliveries, m.Pending, m.LastCommit, m.LastEventTime)
+	m.registerOps(reg)
 	for _, o := range []string{OutcomeApplied, OutcomeDuplicate, OutcomeConflict, OutcomeIgnored, OutcomeDeadLettered} {
 		m.Events.WithLabelValues(o)
 	}
@@ -81,4 +97,45 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.DeadLetters.WithLabelValues(string(c))
 	}
 	return m
+}
+
+// registerOps registers the gauges of the database-wide state (sampled
+// from the database by the worker) and of the build.
+func (m *Metrics) registerOps(reg prometheus.Registerer) {
+	m.fresh.started = time.Now().UnixNano()
+	m.overdue = newOverdueCollector()
+	m.OverdueGrace = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "tally", Name: "overdue_grace_seconds",
+		Help: "The overdue grace stored in the database (TALLY_OVERDUE_GRACE).",
+	})
+	m.verifyDifferences = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "tally", Name: "verify_differences",
+		Help: "Differences the latest tally verify found between the live counters and a recomputation.",
+	}, nil)
+	m.verifyLastRun = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "tally", Name: "verify_last_run_timestamp_seconds",
+		Help: "Unix time the latest tally verify finished; absent until one ran.",
+	}, nil)
+	reg.MustRegister(m.overdue, m.OverdueGrace, m.verifyDifferences, m.verifyLastRun,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tally", Name: "last_commit_age_seconds",
+			Help: "Seconds since the last batch any worker committed (since this worker started, when none was seen).",
+		}, m.commitAge),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tally", Name: "event_lag_seconds",
+			Help: "Event-time lag: now minus the newest occurred_at applied by any worker (0 before the first).",
+		}, m.eventLag),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tally", Name: "build_info",
+			Help:        "Always 1; the version label says which tally runs.",
+			ConstLabels: prometheus.Labels{"version": Version()},
+		}, func() float64 { return 1 }),
+	)
+}
+
+// ObserveVerify exports the latest verify run; the gauges stay absent
+// until one ran, so that an alert on drift does not fire on nothing.
+func (m *Metrics) ObserveVerify(finishedAt time.Time, differences int64) {
+	m.verifyDifferences.WithLabelValues().Set(float64(differences))
+	m.verifyLastRun.WithLabelValues().Set(float64(finishedAt.UnixNano()) / 1e9)
 }
