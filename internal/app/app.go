@@ -39,16 +39,22 @@ type Main struct {
 	NC       *nats.Conn
 	JS       jetstream.JetStream
 	Worker   *consumer.Worker
+	// Applier, when set before Open, replaces the store as what the
+	// worker applies batches with: tests use it to freeze the loop.
+	Applier consumer.Applier
 
-	listener net.Listener
-	ready    atomic.Bool
+	workerInfo store.WorkerInfo
+	listener   net.Listener
+	ready      atomic.Bool
 }
 
 // New returns a Main for cfg; Open connects it.
 func New(cfg config.Config, log *slog.Logger) *Main {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Main{Config: cfg, Log: log, Now: time.Now, Registry: reg, Metrics: telemetry.NewMetrics(reg)}
+	m := &Main{Config: cfg, Log: log, Now: time.Now, Registry: reg, Metrics: telemetry.NewMetrics(reg)}
+	reg.MustRegister(telemetry.NewPoolCollector(m.poolStat))
+	return m
 }
 
 // Open connects to the database and NATS and prepares the consumer. Every
@@ -79,6 +85,9 @@ func (m *Main) openStore(ctx context.Context) error {
 		return &config.Error{Name: "TALLY_DATABASE_URL", Msg: err.Error()}
 	}
 	m.Store = s
+	if err := s.CheckWorkerPrivileges(ctx); err != nil {
+		return &config.Error{Name: "TALLY_DATABASE_URL", Msg: err.Error()}
+	}
 	if err := s.CheckSchema(ctx); err != nil {
 		return &config.Error{Name: "TALLY_DATABASE_URL", Msg: err.Error()}
 	}
@@ -95,9 +104,13 @@ func (m *Main) openStore(ctx context.Context) error {
 }
 
 func (m *Main) openNATS(ctx context.Context) error {
-	nc, err := nats.Connect(m.Config.NATSURL, m.natsOptions()...)
+	auth, err := m.natsAuthOptions()
 	if err != nil {
-		return &config.Error{Name: "TALLY_NATS_URL", Msg: fmt.Sprintf("cannot connect to %s: %v", redactURL(m.Config.NATSURL), err)}
+		return err
+	}
+	nc, err := nats.Connect(m.Config.NATSURL, append(m.natsOptions(), auth...)...)
+	if err != nil {
+		return m.natsConnectError(err)
 	}
 	m.NC = nc
 	js, err := jetstream.New(nc)
@@ -111,7 +124,11 @@ func (m *Main) openNATS(ctx context.Context) error {
 	if err != nil {
 		return &config.Error{Name: "TALLY_NATS_URL", Msg: describeNATSError(err)}
 	}
-	m.Worker = consumer.NewWorker(m.consumerConfig(), nc, js, cons, m.Store, m.Log, m.Metrics)
+	var ap consumer.Applier = m.Store
+	if m.Applier != nil {
+		ap = m.Applier
+	}
+	m.Worker = consumer.NewWorker(m.consumerConfig(), nc, js, cons, ap, m.Log, m.Metrics)
 	return nil
 }
 
@@ -158,6 +175,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Metrics: m.Metrics, Log: m.Log, Now: m.Now}
 	g.Go(func() error { return m.Worker.Run(gctx) })
 	g.Go(func() error { return obs.Run(gctx) })
+	m.workerInfo = newWorkerInfo(m.Now())
+	g.Go(func() error { return m.runOps(gctx) })
 	if m.listener != nil {
 		srv := httpapi.NewHTTPServer(m.httpHandler())
 		g.Go(func() error { return serve(gctx, srv, m.listener) })

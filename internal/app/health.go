@@ -16,14 +16,25 @@ import (
 )
 
 // stuckAfter is how long the loop may show no sign of life before /livez
-// fails: longer than any fetch wait plus apply timeout plus backoff.
+// fails (TALLY_LIVENESS_TIMEOUT).
 func (m *Main) stuckAfter() time.Duration {
-	return m.Config.BatchWait + m.Config.ApplyTimeout + 30*time.Second
+	return m.Config.StuckAfter()
 }
 
 func (m *Main) httpHandler() http.Handler {
+	if m.Config.HTTPToken == "" && !isLoopback(m.Config.HTTPAddr) {
+		m.Log.Warn("the HTTP server listens beyond loopback without TALLY_HTTP_TOKEN: anyone who reaches it reads the counters",
+			"http_addr", m.Config.HTTPAddr)
+	}
 	s := &httpapi.Server{
 		Gatherer: m.Registry,
+		Reader:   m.Store,
+		Token:    m.Config.HTTPToken,
+		Location: m.Config.Zones().Location(""),
+		// A worker that missed three heartbeats is gone.
+		StaleAfter: 3 * max(m.Config.PendingInterval, time.Second),
+		Log:        m.Log,
+		Now:        m.Now,
 		Live: func() error {
 			if since := m.Now().Sub(m.Worker.LastBeat()); since > m.stuckAfter() {
 				return fmt.Errorf("worker loop has not moved for %s", since.Round(time.Second))

@@ -37,6 +37,27 @@ type Config struct {
 	MaxEventBytes int           `env:"TALLY_MAX_EVENT_BYTES" envDefault:"65536"`
 
 	HTTPAddr string `env:"TALLY_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	// HTTPToken, when set, must come as a bearer token (or a basic-auth
+	// password, for browsers) on every request but /livez and /readyz.
+	HTTPToken string `env:"TALLY_HTTP_TOKEN" secret:"true"`
+	// LivenessTimeout is how long the worker loop may show no sign of life
+	// before /livez fails; 0 means TALLY_BATCH_WAIT + TALLY_APPLY_TIMEOUT + 30s.
+	LivenessTimeout time.Duration `env:"TALLY_LIVENESS_TIMEOUT" envDefault:"0s"`
+
+	// NATS authentication (at most one way) and TLS; see security.go.
+	NATSUser          string `env:"TALLY_NATS_USER"`
+	NATSPassword      string `env:"TALLY_NATS_PASSWORD" secret:"true"`
+	NATSToken         string `env:"TALLY_NATS_TOKEN" secret:"true"`
+	NATSNKeySeedFile  string `env:"TALLY_NATS_NKEY_SEED_FILE"`
+	NATSCredsFile     string `env:"TALLY_NATS_CREDS_FILE"`
+	NATSTLSCA         string `env:"TALLY_NATS_TLS_CA"`
+	NATSTLSCert       string `env:"TALLY_NATS_TLS_CERT"`
+	NATSTLSKey        string `env:"TALLY_NATS_TLS_KEY"`
+	NATSTLSServerName string `env:"TALLY_NATS_TLS_SERVER_NAME"`
+
+	// RolePrefix names the roles tally migrate --roles creates (owner,
+	// writer, reader, support): roles are shared by a PostgreSQL server.
+	RolePrefix string `env:"TALLY_ROLE_PREFIX" envDefault:"tally_"`
 
 	// Tuning.
 	BatchSize       int           `env:"TALLY_BATCH_SIZE" envDefault:"1000"`
@@ -159,7 +180,7 @@ func kindName(t reflect.Type) string {
 
 // Validate checks every setting and returns the first bad one.
 func (c *Config) Validate() error {
-	checks := []func() error{c.validateConnections, c.validateStream, c.validateZones, c.validateLimits, c.validateTuning, c.validateLogging}
+	checks := []func() error{c.validateConnections, c.validateStream, c.validateZones, c.validateLimits, c.validateTuning, c.validateLogging, c.validateSecurity}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return err
