@@ -177,6 +177,9 @@ func (m *Main) Run(ctx context.Context) error {
 	g.Go(func() error { return obs.Run(gctx) })
 	m.workerInfo = newWorkerInfo(m.Now())
 	g.Go(func() error { return m.runOps(gctx) })
+	if sch := m.snapshotScheduler(); sch != nil {
+		g.Go(func() error { return sch.Run(gctx) })
+	}
 	if m.listener != nil {
 		srv := httpapi.NewHTTPServer(m.httpHandler())
 		g.Go(func() error { return serve(gctx, srv, m.listener) })

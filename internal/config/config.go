@@ -70,6 +70,14 @@ type Config struct {
 
 	LogLevel  string `env:"TALLY_LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"TALLY_LOG_FORMAT" envDefault:"text"`
+
+	// History and the crisis playbook; see history.go.
+	SnapshotInterval    time.Duration `env:"TALLY_SNAPSHOT_INTERVAL" envDefault:"1h"`
+	SnapshotRetention   time.Duration `env:"TALLY_SNAPSHOT_RETENTION" envDefault:"9600h"`
+	PlaybookDir         string        `env:"TALLY_PLAYBOOK_DIR"`
+	PlaybookDatabaseURL string        `env:"TALLY_PLAYBOOK_DATABASE_URL"`
+	PlaybookTimeout     time.Duration `env:"TALLY_PLAYBOOK_TIMEOUT" envDefault:"30s"`
+	PlaybookMaxRows     int           `env:"TALLY_PLAYBOOK_MAX_ROWS" envDefault:"10000"`
 }
 
 // Error is a bad setting: its variable name and what is wrong, in one line.
@@ -180,7 +188,7 @@ func kindName(t reflect.Type) string {
 
 // Validate checks every setting and returns the first bad one.
 func (c *Config) Validate() error {
-	checks := []func() error{c.validateConnections, c.validateStream, c.validateZones, c.validateLimits, c.validateTuning, c.validateLogging, c.validateSecurity}
+	checks := []func() error{c.validateConnections, c.validateStream, c.validateZones, c.validateLimits, c.validateTuning, c.validateLogging, c.validateSecurity, c.validateHistory}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return err
