@@ -120,8 +120,12 @@ func (m *Main) openNATS(ctx context.Context) error {
 	m.JS = js
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
+	permissionErr := m.failFastOnPermissions(nc, cancel)
 	cons, err := consumer.Setup(sctx, js, m.consumerConfig())
 	if err != nil {
+		if perr := permissionErr(); perr != nil {
+			err = perr
+		}
 		return &config.Error{Name: "TALLY_NATS_URL", Msg: describeNATSError(err)}
 	}
 	var ap consumer.Applier = m.Store

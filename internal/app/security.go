@@ -1,12 +1,14 @@
 package app
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
@@ -58,7 +60,11 @@ func checkCreds(path string) error {
 	if err != nil {
 		return fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
 	}
-	if _, err := jwt.ParseDecoratedJWT(b); err != nil {
+	token, err := jwt.ParseDecoratedJWT(b)
+	if err == nil {
+		_, err = jwt.DecodeUserClaims(token)
+	}
+	if err != nil {
 		return fmt.Errorf("%s holds no user JWT: %v", path, errorKind(err))
 	}
 	if _, err := nkeys.ParseDecoratedNKey(b); err != nil {
@@ -125,4 +131,25 @@ func (m *Main) natsAuthSetting() string {
 		return "TALLY_NATS_CREDS_FILE"
 	}
 	return "TALLY_NATS_URL"
+}
+
+// failFastOnPermissions cancels the setup when the server reports a
+// permissions violation: a JetStream API request the user may not send
+// gets no answer, only an asynchronous error, and would otherwise wait for
+// the timeout. The returned function gives that error, nil when none.
+func (m *Main) failFastOnPermissions(nc *nats.Conn, cancel context.CancelFunc) func() error {
+	var perm atomic.Pointer[error]
+	log := m.Log
+	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		log.Error("NATS error", "err", err)
+		if errors.Is(err, nats.ErrPermissionViolation) && perm.CompareAndSwap(nil, &err) {
+			cancel()
+		}
+	})
+	return func() error {
+		if p := perm.Load(); p != nil {
+			return *p
+		}
+		return nil
+	}
 }

@@ -204,6 +204,7 @@ func TestStatusPageShowsEverything(t *testing.T) {
 		"as of 12:03:05, 0 events pending",
 		"1\u202f234", "berlin", // active cars
 		"ongoing", "41", // bookings by status and daily bookings
+		"paris", "40m", // overdue bookings, late by
 		"invalid_json",                                  // dead letters by code
 		"host-a", "v1.2.3", "running", "host-b", "gone", // workers
 	} {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	_ "embed"
+	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
@@ -43,6 +44,7 @@ type statusView struct {
 	OlderBookings  int
 	Overdue        []overdueRow
 	Workers        []workerView
+	DeadLetterRows []deadLetterView
 	DeadLetterSum  int64
 	OutstandingSum int64
 }
@@ -56,6 +58,11 @@ type overdueRow struct {
 	store.OverdueRow
 	OldestStart string
 	Late        string
+}
+
+type deadLetterView struct {
+	store.DeadLetterCount
+	Last string
 }
 
 type workerView struct {
@@ -98,9 +105,10 @@ func (s *Server) view(st store.Status) statusView {
 	v.Bookings, v.OlderBookings = recentDays(st.DailyBookings, func(r store.DailyBookingsRow) time.Time { return r.Day })
 	for _, o := range st.OverdueBookings {
 		v.Overdue = append(v.Overdue, overdueRow{OverdueRow: o, OldestStart: o.OldestStartAt.In(loc).Format("2006-01-02 15:04"),
-			Late: st.DBNow.Sub(o.OldestStartAt).Round(time.Minute).String()})
+			Late: formatLate(st.DBNow.Sub(o.OldestStartAt))})
 	}
 	for _, d := range st.DeadLetters {
+		v.DeadLetterRows = append(v.DeadLetterRows, deadLetterView{DeadLetterCount: d, Last: d.LastAt.In(loc).Format("2006-01-02 15:04:05")})
 		v.DeadLetterSum += d.Total
 		v.OutstandingSum += d.Outstanding
 	}
@@ -206,4 +214,16 @@ func formatInt(n int64) string {
 		return "-" + string(out)
 	}
 	return string(out)
+}
+
+// formatLate words how late a booking is: 25m, 3h05m, 12d 4h.
+func formatLate(d time.Duration) string {
+	d = d.Round(time.Minute)
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd %dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%02dm", d/time.Hour, d%time.Hour/time.Minute)
+	}
+	return fmt.Sprintf("%dm", d/time.Minute)
 }

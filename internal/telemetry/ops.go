@@ -43,6 +43,11 @@ func storeMax(a *atomic.Int64, t time.Time) {
 func (m *Metrics) Committed(commitAt, lastEventAt time.Time) {
 	m.LastCommit.Set(float64(commitAt.UnixNano()) / 1e9)
 	storeMax(&m.fresh.lastCommit, commitAt)
+	// As in tally.freshness: an event stamped in the future counts as of
+	// its commit.
+	if lastEventAt.After(commitAt) {
+		lastEventAt = commitAt
+	}
 	if !lastEventAt.IsZero() {
 		m.LastEventTime.Set(float64(lastEventAt.UnixNano()) / 1e9)
 		storeMax(&m.fresh.lastEvent, lastEventAt)

@@ -98,6 +98,20 @@ func Start(t testing.TB) *Server {
 // NewServer starts a server with its data in dir, for a TestMain that
 // shares one server among tests. The caller shuts it down.
 func NewServer(dir string) (*Server, error) {
+	return newServer(dir, nil)
+}
+
+// StartWith starts a server as Start does, after configure changed its
+// options (users, authorization, TLS); it stops with the test.
+func StartWith(t testing.TB, configure func(*server.Options)) *Server {
+	t.Helper()
+	s, err := newServer(t.TempDir(), configure)
+	require.NoError(t, err)
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func newServer(dir string, configure func(*server.Options)) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -106,6 +120,9 @@ func NewServer(dir string) (*Server, error) {
 		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir,
 		NoLog: true, NoSigs: true, MaxPayload: 1 << 20,
 	}}
+	if configure != nil {
+		configure(s.opts)
+	}
 	return s, s.start()
 }
 
