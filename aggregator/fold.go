@@ -30,7 +30,8 @@ type Result struct {
 
 	Applied int // events of known types folded
 	Ignored int // events of unknown types
-	// LastEventAt is the newest occurred_at among the folded events.
+	// LastEventAt is the newest occurred_at among the applied events
+	// (known types; unknown ones are recorded, not applied).
 	LastEventAt time.Time
 }
 
@@ -44,14 +45,14 @@ func Fold(prior Prior, evs []events.Event, zones Zones) (Result, error) {
 	var res Result
 	for i := range evs {
 		e := &evs[i]
-		if e.OccurredAt.After(res.LastEventAt) {
-			res.LastEventAt = e.OccurredAt
-		}
 		if !e.Known() {
 			res.Ignored++
 			continue
 		}
 		res.Applied++
+		if e.OccurredAt.After(res.LastEventAt) {
+			res.LastEventAt = e.OccurredAt
+		}
 		if err := f.event(prior, e); err != nil {
 			return Result{}, fmt.Errorf("fold event %q: %w", e.ID, err)
 		}

@@ -162,10 +162,12 @@ func TestFoldIgnoresUnknownTypes(t *testing.T) {
 	require.Empty(t, res.Cars)
 	require.Empty(t, res.Bookings)
 	require.Len(t, res.Deltas.DailyRevenue, 1)
+	// Unknown types are recorded, not applied: only p1 moves freshness.
+	require.Equal(t, at(0), res.LastEventAt)
 
 	res = fold(t, aggregator.Prior{}, unknownEv("u1", at(0)))
 	require.True(t, res.Deltas.Empty())
-	require.Equal(t, aggregator.Result{Ignored: 1, LastEventAt: at(0)}, res)
+	require.Equal(t, aggregator.Result{Ignored: 1}, res)
 
 	res = fold(t, aggregator.Prior{})
 	require.Equal(t, aggregator.Result{}, res)

@@ -1,20 +1,16 @@
 package events
 
-import (
-	"encoding/json"
-	"strings"
-)
+import "strings"
 
 // PeekID returns the envelope's id when the message is a JSON object with a
 // string id, or "". Dead letters carry it so people can find the event.
+// Like Decode, it reads the member named exactly "id", never "ID".
 func PeekID(body []byte) string {
-	var env struct {
-		ID json.RawMessage `json:"id"`
-	}
-	if json.Unmarshal(body, &env) != nil {
+	env, err := members(body)
+	if err != nil {
 		return ""
 	}
-	id, err := jsonString(env.ID)
+	id, err := jsonString(env["id"])
 	// Only an id tally could store: PostgreSQL text cannot hold NUL.
 	if err != nil || len(id) > MaxIDBytes || strings.IndexByte(id, 0) >= 0 {
 		return ""

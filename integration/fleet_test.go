@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/url"
 	"os"
 	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -46,7 +48,8 @@ func newFleet(t testing.TB, natsURL string, opts ...testdb.Options) *fleet {
 	f.names = testnats.NewNames(t, natsURL)
 	f.nc, f.js = testnats.Connect(t, natsURL)
 	t.Cleanup(f.nc.Close)
-	s, err := store.Open(context.Background(), f.dbURL, nil)
+	// The test's own connections are not tally's: fault tests cut tally's.
+	s, err := store.Open(context.Background(), withParam(f.dbURL, "application_name", "tally_test"), nil)
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 	f.store = s
@@ -114,11 +117,13 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// proc is the tally binary running as a child process.
+// proc is the tally binary running as a child process. done closes when
+// it exits; err is then its exit error.
 type proc struct {
 	cmd  *exec.Cmd
 	out  *syncBuffer
-	done chan error
+	done chan struct{}
+	err  error
 }
 
 // startProc runs `tally args...` with the fleet's settings.
@@ -129,8 +134,8 @@ func (f *fleet) startProc(extra map[string]string, args ...string) *proc {
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(f.t, cmd.Start())
-	p := &proc{cmd: cmd, out: out, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
+	p := &proc{cmd: cmd, out: out, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
 	f.t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.done })
 	return p
 }
@@ -214,3 +219,27 @@ func (f *fleet) waitIdle(timeout time.Duration) {
 	}, timeout, 50*time.Millisecond, "consumer never drained: %s", last)
 }
 
+
+// adminQueryRow runs a query on the fleet's database through a fresh
+// connection that is not tally's (application_name differs).
+func (f *fleet) adminQueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	f.t.Helper()
+	conn, err := pgx.Connect(ctx, withParam(f.dbURL, "application_name", "tally_test"))
+	require.NoError(f.t, err)
+	f.t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn.QueryRow(ctx, sql, args...)
+}
+
+func testnatsMachine() string { return testnats.MachineURL() }
+
+// withParam sets a query parameter of a URL.
+func withParam(raw, key, value string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		panic(err)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

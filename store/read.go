@@ -162,3 +162,19 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CodeCount is a number of dead letters with one code.
+type CodeCount struct {
+	Code  string `db:"code" json:"code"`
+	Count int64  `db:"count" json:"count"`
+}
+
+// DeadLettersByCode counts the recorded dead letters by code.
+func (s *Store) DeadLettersByCode(ctx context.Context) ([]CodeCount, error) {
+	rows, err := s.pool.Query(ctx, "SELECT code, count(*) AS count FROM tally.dead_letters GROUP BY code ORDER BY code")
+	if err != nil {
+		return nil, fmt.Errorf("count dead letters: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[CodeCount])
+	return out, wrap(err, "count dead letters")
+}

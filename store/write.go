@@ -39,7 +39,7 @@ func (a *applier) write(ctx context.Context, res aggregator.Result, conflicts []
 	a.queueDeltas(b, res.Deltas)
 	queueDuplicates(b, out, conflicts)
 	var last *time.Time
-	if res.Applied+res.Ignored > 0 {
+	if res.Applied > 0 {
 		last = &res.LastEventAt
 	}
 	b.Queue(updateFreshnessSQL, last)
