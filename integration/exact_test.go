@@ -198,5 +198,3 @@ func (f *fleet) requireDeadLetters(want map[events.Code]int) {
 	require.NoError(f.t, err)
 	require.Equal(f.t, uint64(total), info.State.Msgs, "copies in the dead-letter stream")
 }
-
-

@@ -219,7 +219,6 @@ func (f *fleet) waitIdle(timeout time.Duration) {
 	}, timeout, 50*time.Millisecond, "consumer never drained: %s", last)
 }
 
-
 // adminQueryRow runs a query on the fleet's database through a fresh
 // connection that is not tally's (application_name differs).
 func (f *fleet) adminQueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
