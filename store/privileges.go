@@ -42,6 +42,12 @@ var writerNeeds = concat(
 	needs("SELECT, INSERT, UPDATE", "tally.duplicates"),
 	needs("SELECT, UPDATE", "tally.freshness_state"),
 	needs("SELECT, INSERT, UPDATE, DELETE", "tally.workers"),
+	// The worker takes the periodic snapshots (migration 3) and exports
+	// the rebuilds' progress (migration 2).
+	needs("SELECT, INSERT, UPDATE, DELETE", "tally.snapshots", "tally.snapshot_active_cars",
+		"tally.snapshot_bookings_by_status", "tally.snapshot_daily_revenue", "tally.snapshot_daily_bookings",
+		"tally.snapshot_overdue_bookings"),
+	needs("SELECT", "tally.rebuilds"),
 )
 
 // readerNeeds is what dashboards and analysts read: the contract only
@@ -49,9 +55,23 @@ var writerNeeds = concat(
 var readerNeeds = concat(needs("SELECT", contractViews...), needs("SELECT", "tally.snapshots"))
 
 // supportNeeds is what the playbook reads beyond the reader's: the ledger,
-// dead letters and duplicates.
+// dead letters, duplicates, and the zones of the current generation.
 var supportNeeds = needs("SELECT", "tally.events", "tally.dead_letters", "tally.conflicts", "tally.duplicates",
-	"tally.workers", "tally.verify_runs")
+	"tally.generations", "tally.workers", "tally.verify_runs", "tally.rebuilds")
+
+// readerFunctions are the history functions of the contract (X_at, and
+// snapshot_at and X_change beside them), for every counter view X.
+func readerFunctions() []string {
+	names := []string{"snapshot_at"}
+	for _, v := range CounterNames() {
+		names = append(names, v+"_at", v+"_change")
+	}
+	return names
+}
+
+// supportFunctions are the functions the playbook calls beyond the
+// reader's: the entity states of the current generation.
+var supportFunctions = []string{"bookings_in_status"}
 
 func concat(lists ...[]need) []need {
 	var out []need

@@ -188,11 +188,14 @@ func grantReader(ctx context.Context, tx pgx.Tx, r Roles) error {
 	if err := grantTables(ctx, tx, r.Reader, readerNeeds); err != nil {
 		return err
 	}
-	return grantHistoryFunctions(ctx, tx, r.Reader)
+	return grantFunctions(ctx, tx, r.Reader, readerFunctions())
 }
 
 func grantSupport(ctx context.Context, tx pgx.Tx, r Roles) error {
-	return grantTables(ctx, tx, r.Support, supportNeeds)
+	if err := grantTables(ctx, tx, r.Support, supportNeeds); err != nil {
+		return err
+	}
+	return grantFunctions(ctx, tx, r.Support, supportFunctions)
 }
 
 // grantTables grants each need whose object exists: the tables of later
@@ -217,23 +220,20 @@ func grantTables(ctx context.Context, tx pgx.Tx, role string, needs []need) erro
 const relationExistsSQL = `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relname = $2)`
 
-// grantHistoryFunctions grants EXECUTE on tally.X_at for every counter
-// view X: the history functions of the contract.
-func grantHistoryFunctions(ctx context.Context, tx pgx.Tx, role string) error {
-	names := make([]string, 0, len(counterViews))
-	for _, v := range CounterNames() {
-		names = append(names, v+"_at")
-	}
+// grantFunctions grants EXECUTE on the functions of schema tally with
+// these names (every overload) that exist.
+func grantFunctions(ctx context.Context, tx pgx.Tx, role string, names []string) error {
 	rows, err := tx.Query(ctx, `SELECT p.oid::regprocedure::text FROM pg_proc p
 		WHERE p.pronamespace = 'tally'::regnamespace AND p.proname = ANY($1) ORDER BY 1`, names)
 	if err != nil {
-		return fmt.Errorf("list history functions: %w", err)
+		return fmt.Errorf("list functions: %w", err)
 	}
 	funcs, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return fmt.Errorf("list history functions: %w", err)
+		return fmt.Errorf("list functions: %w", err)
 	}
 	for _, f := range funcs {
+		// The signature comes quoted from the catalog, never from input.
 		if err := exec(ctx, tx, "GRANT EXECUTE ON FUNCTION "+f+" TO "+ident(role)); err != nil {
 			return err
 		}

@@ -186,3 +186,29 @@ func TestCheckWorkerPrivilegesNamesTheMissingOne(t *testing.T) {
 	require.Equal(t, "tally.settings", pe.Object)
 	require.NoError(t, b.admin.CheckWorkerPrivileges(ctx), "a superuser holds everything")
 }
+
+func TestRolesCoverHistoryAndThePlaybook(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupRoles(t)
+	w, err := store.Open(ctx, b.login(t, b.roles.Writer, b.prefix+"login_writer"), nil)
+	require.NoError(t, err)
+	t.Cleanup(w.Close)
+	_, taken, err := w.TakeSnapshot(ctx, store.SnapshotRequest{Kind: store.SnapshotManual})
+	require.NoError(t, err, "the worker takes the periodic snapshots")
+	require.True(t, taken)
+
+	reader := connect(t, b.login(t, b.roles.Reader, b.prefix+"login_reader"))
+	for _, v := range []string{"active_cars", "bookings_by_status", "daily_revenue", "daily_bookings", "overdue_bookings"} {
+		requireAllowed(t, reader, "SELECT * FROM tally."+v+"_at(now())")
+	}
+	requireAllowed(t, reader, "SELECT * FROM tally.snapshots")
+	requireAllowed(t, reader, "SELECT * FROM tally.active_cars_change(now() - interval '1 day', now())")
+	requireDenied(t, reader, "SELECT * FROM tally.snapshot_active_cars")
+	requireDenied(t, reader, "SELECT * FROM tally.bookings_in_status('confirmed', now())")
+
+	support := connect(t, b.login(t, b.roles.Support, b.prefix+"login_support"))
+	requireAllowed(t, support, "SELECT * FROM tally.bookings_in_status('confirmed', now())")
+	requireAllowed(t, support, "SELECT * FROM tally.active_cars_at(now())")
+	requireDenied(t, support, "DELETE FROM tally.snapshots")
+}
