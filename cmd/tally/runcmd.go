@@ -20,7 +20,9 @@ func (e *env) runCommand() *cobra.Command {
 each batch in one transaction and acknowledges it after the commit. Several
 workers can run at once against one stream and one database.
 
-Serves /livez, /readyz and /metrics on TALLY_HTTP_ADDR (loopback by default).
+Serves /livez, /readyz, /metrics, the status page (/) and the JSON read API
+(/v1/counters, /v1/freshness) on TALLY_HTTP_ADDR (loopback by default);
+TALLY_HTTP_TOKEN guards all but /livez and /readyz.
 SIGINT or SIGTERM: stops fetching, finishes the batch in flight, exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
