@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tallyhq/tally/internal/fleetsim"
@@ -113,4 +114,28 @@ func TestWorkerRefusesOtherZones(t *testing.T) {
 	code, out := f.runTally(map[string]string{"TALLY_TIMEZONE": "Europe/Paris"}, "run")
 	require.Equal(t, 2, code, out)
 	require.Regexp(t, `(?m)^tally: TALLY_TIMEZONE: configured zones Europe/Paris differ from the stored UTC; run tally rebuild`, out)
+}
+
+// A failure that is the system's (here a missing privilege, raised by a
+// trigger) is retried until fixed; it must never dead-letter the events.
+func TestSystemFailuresAreRetriedNotDeadLettered(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, testnatsMachine())
+	ctx := context.Background()
+	_, err := f.store.Pool().Exec(ctx, `
+		CREATE FUNCTION public.deny() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'permission denied for table events' USING ERRCODE = '42501'; END $$;
+		CREATE TRIGGER deny BEFORE INSERT ON tally.events FOR EACH STATEMENT EXECUTE FUNCTION public.deny();`)
+	require.NoError(t, err)
+	sim, err := fleetsim.New(fleetsim.DefaultConfig(21))
+	require.NoError(t, err)
+	msgs := sim.All()
+	w := f.startWorker(nil)
+	f.publish(msgs)
+	retries := w.main.Metrics.ApplyRetries.WithLabelValues("system")
+	require.Eventually(t, func() bool { return testutil.ToFloat64(retries) >= 3 }, time.Minute, 20*time.Millisecond)
+	_, err = f.store.Pool().Exec(ctx, "DROP TRIGGER deny ON tally.events")
+	require.NoError(t, err)
+	f.waitIdle(2 * time.Minute)
+	f.requireExact(msgs)
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tallyhq/tally/aggregator"
 )
 
 // IsTransient reports whether err is a failure of the database or the
@@ -50,6 +52,33 @@ func transientCode(code string) bool {
 		code == "40001", code == "40P01", // serialization failure, deadlock
 		code == "55P03",                  // lock not available
 		code == "25006", code == "25P02": // read-only transaction (failover), aborted transaction
+		return true
+	}
+	return false
+}
+
+// IsDataError reports whether err may be the fault of the data being
+// applied, so that isolating the event at fault is the right answer: a data
+// exception (class 22), an integrity violation (23), an exception raised by
+// a trigger or function (P0, 2F, 39), a program limit such as an index row
+// too large for a huge city name (54), or a counter overflow. Other
+// failures (privileges, a missing table, the server's state) are the
+// system's: retrying helps once they are fixed, dead-lettering never does.
+func IsDataError(err error) bool {
+	if err == nil || IsTransient(err) {
+		return false
+	}
+	if errors.Is(err, aggregator.ErrOverflow) {
+		return true
+	}
+	code := pgCode(err)
+	if code == "" {
+		// Not from the server and not the connection: pgx could not encode
+		// a value of this batch.
+		return true
+	}
+	switch code[:2] {
+	case "22", "23", "P0", "2F", "39", "54":
 		return true
 	}
 	return false

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -135,8 +136,8 @@ func (w *Worker) applyIsolating(ctx context.Context, items []*item) error {
 	return nil
 }
 
-// applyRetrying applies one batch, retrying transient failures until ctx
-// is cancelled and other failures up to ApplyAttempts times.
+// applyRetrying applies one batch, retrying transient and system failures
+// until ctx is cancelled and data failures up to ApplyAttempts times.
 func (w *Worker) applyRetrying(ctx context.Context, items []*item) error {
 	batch := toBatch(items)
 	for attempt := 1; ; attempt++ {
@@ -153,15 +154,32 @@ func (w *Worker) applyRetrying(ctx context.Context, items []*item) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		transient := store.IsTransient(err)
-		if !transient && attempt >= w.cfg.ApplyAttempts {
+		kind := failureKind(err)
+		if kind == "data" && attempt >= w.cfg.ApplyAttempts {
 			return err
 		}
-		kind := map[bool]string{true: "transient", false: "data"}[transient]
 		w.metrics.ApplyRetries.WithLabelValues(kind).Inc()
-		w.log.Warn("apply failed, retrying", "attempt", attempt, "kind", kind, "batch_size", len(items), "err", err)
+		level := slog.LevelWarn
+		if kind == "system" {
+			// Not the data's fault and not passing: someone must fix it.
+			level = slog.LevelError
+		}
+		w.log.Log(ctx, level, "apply failed, retrying", "attempt", attempt, "kind", kind, "batch_size", len(items), "err", err)
 		sleep(ctx, backoff(attempt))
 	}
+}
+
+// failureKind sorts an apply failure: "transient" (connection, timeout,
+// deadlock) and "system" (privileges, a missing table) are retried until
+// they pass; "data" may be an event's fault and leads to isolation.
+func failureKind(err error) string {
+	switch {
+	case store.IsTransient(err):
+		return "transient"
+	case store.IsDataError(err):
+		return "data"
+	}
+	return "system"
 }
 
 func toBatch(items []*item) store.Batch {
