@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -76,18 +75,4 @@ func describeNATSError(err error) string {
 		return "the stream does not carry TALLY_SUBJECTS: " + msg
 	}
 	return msg
-}
-
-// redactURL hides a password in a NATS URL.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "***")
-	} else {
-		u.User = url.User("***")
-	}
-	return u.String()
 }

@@ -106,7 +106,7 @@ func (m *Main) natsTLS() (nats.Option, error) {
 // the credentials when the server refused them, else the URL.
 func (m *Main) natsConnectError(err error) error {
 	name := "TALLY_NATS_URL"
-	msg := fmt.Sprintf("cannot connect to %s: %v", redactURL(m.Config.NATSURL), err)
+	msg := fmt.Sprintf("cannot connect to %s: %v", config.RedactURL(m.Config.NATSURL), err)
 	low := strings.ToLower(err.Error())
 	if strings.Contains(low, "authorization") || strings.Contains(low, "authentication") {
 		name, msg = m.natsAuthSetting(), "NATS refused the credentials: "+err.Error()
