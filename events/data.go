@@ -11,7 +11,8 @@ import (
 // the envelope check has already found to be a JSON object. Fields are
 // matched by exact name; others are ignored.
 func decodeData(ev *Event, data json.RawMessage) error {
-	m, err := members(data)
+	var buf [maxStackMembers]member
+	m, err := members(data, buf[:0])
 	f := fields{m: m, err: err}
 	switch ev.Type {
 	case CarStatusChanged:
@@ -41,7 +42,7 @@ func decodeData(ev *Event, data json.RawMessage) error {
 // sticks and later reads return zero values, so that a payload decodes in
 // a few straight lines.
 type fields struct {
-	m   map[string]json.RawMessage
+	m   []member
 	err error
 }
 
@@ -57,7 +58,7 @@ func (f *fields) raw(name string) json.RawMessage {
 	if f.err != nil {
 		return nil
 	}
-	raw := f.m[name]
+	raw := lookup(f.m, name)
 	if len(raw) == 0 || string(raw) == "null" {
 		f.fail(name, "is missing")
 		return nil
