@@ -122,12 +122,17 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 }
 
 // lockGeneration takes the generation lock shared (a swap waits for this
-// transaction) and reads the current generation.
+// transaction) and then reads the current generation. The read must be a
+// statement of its own, after the lock: a statement's snapshot is taken
+// when it starts, so one that waited for a swap would still see the old
+// generation as current and write to it. Both go in one round trip.
 func (a *applier) lockGeneration(ctx context.Context) error {
 	var tz, cities string
-	err := a.tx.QueryRow(ctx, `SELECT g.gen, g.timezone, g.city_timezones
-		FROM (SELECT pg_advisory_xact_lock_shared($1)) AS l, tally.generations AS g
-		WHERE g.state = 'current'`, generationLockKey).Scan(&a.gen.Gen, &tz, &cities)
+	b := &pgx.Batch{}
+	b.Queue("SELECT pg_advisory_xact_lock_shared($1)", generationLockKey)
+	b.Queue("SELECT gen, timezone, city_timezones FROM tally.generations WHERE state = 'current'").
+		QueryRow(func(row pgx.Row) error { return row.Scan(&a.gen.Gen, &tz, &cities) })
+	err := a.tx.SendBatch(ctx, b).Close()
 	if err != nil {
 		return fmt.Errorf("read current generation: %w", err)
 	}

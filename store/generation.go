@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"text/template"
 
 	"github.com/jackc/pgx/v5"
 
@@ -49,10 +50,62 @@ func createGeneration(ctx context.Context, tx pgx.Tx, gen int, z aggregator.Zone
 	return wrap(err, "record generation %d", gen)
 }
 
-// pointViews makes the contract's views read generation gen.
+// pointViews makes the contract's views read generation gen, which the
+// caller has created or marked current in tally.generations. The views
+// follow tally.generations themselves, so this only defines them over the
+// generations that exist.
 func pointViews(ctx context.Context, tx pgx.Tx, gen int) error {
-	_, err := tx.Exec(ctx, expand(viewsSQL, gen))
-	return wrap(err, "point views at generation %d", gen)
+	return wrap(defineViews(ctx, tx), "point views at generation %d", gen)
+}
+
+// viewsTemplate renders the contract's views over a list of viewGen.
+var viewsTemplate = template.Must(template.New("views").Parse(viewsSQL))
+
+// viewGen is a generation as the views template sees it.
+type viewGen struct {
+	Gen    int
+	Schema string
+}
+
+// viewNames are the contract's views that read the generations, in the
+// order they are defined.
+var viewNames = []string{"tally.active_cars", "tally.bookings_by_status", "tally.daily_revenue",
+	"tally.daily_bookings", "tally.overdue_bookings"}
+
+// defineViews makes the contract's views read every generation whose
+// schema exists, each filtered to the current one (see sql/views.sql).
+func defineViews(ctx context.Context, tx pgx.Tx) error {
+	for _, name := range viewNames {
+		if err := defineView(ctx, tx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// defineView defines one of viewNames over the generations that exist.
+func defineView(ctx context.Context, tx pgx.Tx, name string) error {
+	rows, err := tx.Query(ctx, "SELECT gen FROM tally.generations WHERE dropped_at IS NULL ORDER BY gen")
+	if err != nil {
+		return fmt.Errorf("list generations: %w", err)
+	}
+	gens, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return fmt.Errorf("list generations: %w", err)
+	}
+	if len(gens) == 0 {
+		return errNoGeneration
+	}
+	vgs := make([]viewGen, len(gens))
+	for i, g := range gens {
+		vgs[i] = viewGen{Gen: g, Schema: Schema(g)}
+	}
+	var sql strings.Builder
+	if err := viewsTemplate.ExecuteTemplate(&sql, name, vgs); err != nil {
+		return fmt.Errorf("render view %s: %w", name, err)
+	}
+	_, err = tx.Exec(ctx, sql.String())
+	return wrap(err, "define view %s over generations %v", name, gens)
 }
 
 type querier interface {

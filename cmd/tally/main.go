@@ -93,7 +93,8 @@ for secrets); the flags below override them.`,
 	e.settingFlag(root, "database-url", "TALLY_DATABASE_URL", "PostgreSQL URL")
 	e.settingFlag(root, "nats-url", "TALLY_NATS_URL", "NATS URL")
 	e.settingFlag(root, "stream", "TALLY_STREAM", "JetStream stream of fleet events")
-	root.AddCommand(e.migrateCommand(), e.runCommand(), e.demoCommand(), e.snapshotCommand(), e.playbookCommand())
+	root.AddCommand(e.migrateCommand(), e.runCommand(), e.demoCommand(), e.snapshotCommand(), e.playbookCommand(),
+		e.rebuildCommand(), e.verifyCommand(), e.dlqCommand())
 	return root
 }
 

@@ -54,6 +54,7 @@ func New(cfg config.Config, log *slog.Logger) *Main {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := &Main{Config: cfg, Log: log, Now: time.Now, Registry: reg, Metrics: telemetry.NewMetrics(reg)}
 	reg.MustRegister(telemetry.NewPoolCollector(m.poolStat))
+	reg.MustRegister(telemetry.NewRebuildCollector(m.rebuildSample))
 	return m
 }
 

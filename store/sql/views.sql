@@ -1,23 +1,55 @@
--- The contract's views over the current generation. Replacing them all in
--- one transaction is how a rebuilt generation is swapped in.
+{{/*
+The contract's views, one named template each, over the generations whose
+schema exists (each with .Gen and .Schema, tally_gN from an integer, never
+user input). Each view reads every such generation, each branch filtered to
+the one that tally.generations marks current, read in the query's own
+snapshot. So a swap is one committed UPDATE of tally.generations, made in
+the same transaction as the last events applied to the new generation:
+every reader, whatever its isolation level or the order of its statements,
+sees either the old generation whole or the new one whole, and the swap
+takes no lock on the views. A view changes only when a generation is
+created or dropped, and then its result does not: the branch added or
+removed is one no snapshot sees as current.
+*/}}
+{{define "current"}}(SELECT g.gen FROM tally.generations AS g WHERE g.state = 'current') = {{.Gen}}{{end}}
+
+{{define "tally.active_cars"}}
 CREATE OR REPLACE VIEW tally.active_cars AS
-    SELECT city, cars, updated_at FROM {{schema}}.active_cars;
+{{range $i, $g := .}}{{if $i}}    UNION ALL
+{{end}}    SELECT city, cars, updated_at FROM {{$g.Schema}}.active_cars WHERE {{template "current" $g}}
+{{end}}{{end}}
 
+{{define "tally.bookings_by_status"}}
 CREATE OR REPLACE VIEW tally.bookings_by_status AS
-    SELECT city, status, bookings, updated_at FROM {{schema}}.bookings_by_status;
+{{range $i, $g := .}}{{if $i}}    UNION ALL
+{{end}}    SELECT city, status, bookings, updated_at FROM {{$g.Schema}}.bookings_by_status WHERE {{template "current" $g}}
+{{end}}{{end}}
 
+{{define "tally.daily_revenue"}}
 CREATE OR REPLACE VIEW tally.daily_revenue AS
-    SELECT day, city, currency, gross_minor, refunded_minor,
+{{range $i, $g := .}}{{if $i}}    UNION ALL
+{{end}}    SELECT day, city, currency, gross_minor, refunded_minor,
            gross_minor - refunded_minor AS net_minor, payments, refunds, updated_at
-    FROM {{schema}}.daily_revenue;
+    FROM {{$g.Schema}}.daily_revenue WHERE {{template "current" $g}}
+{{end}}{{end}}
 
+{{define "tally.daily_bookings"}}
 CREATE OR REPLACE VIEW tally.daily_bookings AS
-    SELECT day, city, confirmed, started, ended, cancelled, updated_at
-    FROM {{schema}}.daily_bookings;
+{{range $i, $g := .}}{{if $i}}    UNION ALL
+{{end}}    SELECT day, city, confirmed, started, ended, cancelled, updated_at
+    FROM {{$g.Schema}}.daily_bookings WHERE {{template "current" $g}}
+{{end}}{{end}}
 
+{{/* Each branch keeps the filter on status and start_at, so that it uses
+its generation's partial index. */}}
+{{define "tally.overdue_bookings"}}
 CREATE OR REPLACE VIEW tally.overdue_bookings AS
     SELECT city, count(*)::bigint AS bookings, min(start_at) AS oldest_start_at
-    FROM {{schema}}.bookings
-    WHERE status = 'confirmed'
-      AND start_at < now() - (SELECT value::interval FROM tally.settings WHERE name = 'overdue_grace')
-    GROUP BY city;
+    FROM ({{range $i, $g := .}}{{if $i}}
+        UNION ALL{{end}}
+        SELECT city, start_at FROM {{$g.Schema}}.bookings
+        WHERE {{template "current" $g}} AND status = 'confirmed'
+          AND start_at < now() - (SELECT value::interval FROM tally.settings WHERE name = 'overdue_grace'){{end}}
+    ) AS b
+    GROUP BY city
+{{end}}
