@@ -114,6 +114,33 @@ func TestSecurityRolesForTheWorker(t *testing.T) {
 	require.Len(t, v.ActiveCars, 3)
 }
 
+// TestSecurityWriterSurvivesARebuild runs a worker logged in with the
+// writer role through a rebuild (run by the owner's side, here the
+// superuser): the new generation is granted as it is created, so the
+// worker keeps counting into it.
+func TestSecurityWriterSurvivesARebuild(t *testing.T) {
+	t.Parallel()
+	prefix := rolePrefix(t, "writer_login")
+	f := newFleet(t, testnats.MachineURL())
+	code, out := f.runTally(map[string]string{"TALLY_ROLE_PREFIX": prefix}, "migrate", "--roles")
+	require.Equal(t, 0, code, out)
+	writerURL := loginURL(t, f.dbURL, store.RoleNames(prefix).Writer, prefix+"writer_login")
+	f.startWorker(map[string]string{"TALLY_DATABASE_URL": writerURL})
+	msgs := troubled(t, 11)
+	f.publish(msgs[:len(msgs)/2])
+	f.waitIdle(time.Minute)
+
+	code, out = f.runTally(nil, "rebuild")
+	require.Equal(t, 0, code, out)
+	g, err := f.store.CurrentGeneration(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 2, g.Gen, out)
+
+	f.publish(msgs[len(msgs)/2:])
+	f.waitIdle(time.Minute)
+	f.requireExact(msgs)
+}
+
 // natsWorld is a database and stream names for a worker on a NATS server
 // of its own (which the shared fleet helpers cannot reach without
 // credentials).
