@@ -4,6 +4,7 @@
 package deploy_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -158,7 +159,10 @@ func knownMetrics(t *testing.T) []string {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	telemetry.NewMetrics(reg)
-	reg.MustRegister(telemetry.NewPoolCollector(func() *pgxpool.Stat { return nil }))
+	reg.MustRegister(telemetry.NewPoolCollector(func() *pgxpool.Stat { return nil }),
+		telemetry.NewRebuildCollector(func(context.Context) (telemetry.RebuildSample, bool, error) {
+			return telemetry.RebuildSample{}, false, nil
+		}))
 	ch := make(chan *prometheus.Desc, 100)
 	go func() {
 		reg.Describe(ch)
