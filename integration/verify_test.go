@@ -42,7 +42,7 @@ func TestVerifyReportsACorruptedCounterAndExitsOne(t *testing.T) {
 	require.Len(t, lines, 1, out)
 	require.Equal(t, []string{"daily_revenue", "day=" + day.Format(time.DateOnly), "city=" + city, "currency=" + currency,
 		"gross_minor"}, strings.Fields(lines[0])[:5], key)
-	require.Contains(t, out, "1 differences")
+	require.Contains(t, out, "1 difference\n")
 
 	code, out = f.runTally(nil, "verify", "--since", day.AddDate(0, 0, 1).Format(time.DateOnly))
 	require.Equal(t, 0, code, "the corrupted day is before --since: %s", out)

@@ -188,7 +188,7 @@ func (s *Store) newRebuilder(ctx context.Context, opts RebuildOptions) (*rebuild
 	if err := s.redefineViews(ctx); err != nil {
 		return r, r.abandon(ctx, err)
 	}
-	return r, err
+	return r, nil
 }
 
 func (r *rebuilder) run(ctx context.Context) error {

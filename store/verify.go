@@ -59,7 +59,8 @@ func verifyTx(ctx context.Context, tx pgx.Tx, opts VerifyOptions, rep *VerifyRep
 	var estimate int64
 	if err := tx.QueryRow(ctx, `SELECT now(),
 		COALESCE((SELECT value::interval FROM tally.settings WHERE name = 'overdue_grace'), interval '15 minutes'),
-		GREATEST((SELECT reltuples FROM pg_class WHERE oid = 'tally.events'::regclass), 0)::bigint`).
+		GREATEST((SELECT reltuples FROM pg_class WHERE oid = 'tally.events'::regclass),
+			(SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'tally.events'::regclass), 0)::bigint`).
 		Scan(&now, &grace, &estimate); err != nil {
 		return fmt.Errorf("read the clock and settings: %w", err)
 	}

@@ -14,10 +14,10 @@ import (
 
 func TestProgressLine(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "rebuild: scan 0 of 1,000 events (0%)", progressLine("rebuild", "scan", 0, 1000, 0))
+	require.Equal(t, "rebuild: scan 0 of 1,000 events (0%)", progressLine("rebuild", "scan", "events", 0, 1000, 0))
 	require.Equal(t, "rebuild: scan 250,000 of 1,000,000 events (25%), 125,000 events/s, about 6s left",
-		progressLine("rebuild", "scan", 250_000, 1_000_000, 2*time.Second))
-	require.Equal(t, "restore: read 1,247 events, 623 events/s", progressLine("restore", "read", 1247, 0, 2*time.Second))
+		progressLine("rebuild", "scan", "events", 250_000, 1_000_000, 2*time.Second))
+	require.Equal(t, "restore: read 1,247 messages, 623 messages/s", progressLine("restore", "read", "messages", 1247, 0, 2*time.Second))
 	require.Equal(t, "-1,234,567", count(-1234567))
 	require.Equal(t, "999", count(999))
 }
@@ -26,7 +26,7 @@ func TestPlainProgressWritesAtPhasesAndEveryFewSeconds(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	p := newProgress(&out, "rebuild")
+	p := newProgress(&out, "rebuild", "events")
 	p.now = func() time.Time { return now }
 	p.start = now
 	p.update("scan", 0, 100)

@@ -21,6 +21,7 @@ const progressEvery = 2 * time.Second
 type progress struct {
 	w        io.Writer
 	label    string
+	unit     string // what is counted: events, messages
 	bar      *progressbar.ProgressBar
 	start    time.Time
 	phase    string
@@ -28,8 +29,8 @@ type progress struct {
 	now      func() time.Time
 }
 
-func newProgress(w io.Writer, label string) *progress {
-	p := &progress{w: w, label: label, now: time.Now}
+func newProgress(w io.Writer, label, unit string) *progress {
+	p := &progress{w: w, label: label, unit: unit, now: time.Now}
 	p.start = p.now()
 	if isTerminal(w) {
 		p.bar = progressbar.NewOptions64(-1,
@@ -37,7 +38,7 @@ func newProgress(w io.Writer, label string) *progress {
 			progressbar.OptionSetDescription(label),
 			progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("events"),
+			progressbar.OptionSetItsString(unit),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionFullWidth(),
@@ -71,7 +72,7 @@ func (p *progress) update(phase string, done, total int64) {
 		return
 	}
 	p.phase, p.lastLine = phase, now
-	fmt.Fprintln(p.w, progressLine(p.label, phase, done, total, now.Sub(p.start)))
+	fmt.Fprintln(p.w, progressLine(p.label, phase, p.unit, done, total, now.Sub(p.start)))
 }
 
 // finish ends the bar, so that what follows starts on a line of its own.
@@ -83,18 +84,18 @@ func (p *progress) finish() {
 
 // progressLine renders one plain progress line, such as "rebuild: scan
 // 120,000 of 480,000 events (25%), 98,500 events/s, about 4s left".
-func progressLine(label, phase string, done, total int64, elapsed time.Duration) string {
+func progressLine(label, phase, unit string, done, total int64, elapsed time.Duration) string {
 	s := fmt.Sprintf("%s: %s %s", label, phase, count(done))
 	if total > 0 {
-		s += fmt.Sprintf(" of %s events (%d%%)", count(total), min(100, done*100/total))
+		s += fmt.Sprintf(" of %s %s (%d%%)", count(total), unit, min(100, done*100/total))
 	} else {
-		s += " events"
+		s += " " + unit
 	}
 	if elapsed < time.Second || done == 0 {
 		return s
 	}
 	rate := float64(done) / elapsed.Seconds()
-	s += fmt.Sprintf(", %s events/s", count(int64(rate)))
+	s += fmt.Sprintf(", %s %s/s", count(int64(rate)), unit)
 	if total > done {
 		left := time.Duration(float64(total-done) / rate * float64(time.Second))
 		s += ", about " + left.Round(time.Second).String() + " left"

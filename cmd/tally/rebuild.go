@@ -99,7 +99,7 @@ func (e *env) rebuild(ctx context.Context, f rebuildFlags) error {
 		}
 		opts.Source = "stream"
 	}
-	p := newProgress(e.stderr, "rebuild")
+	p := newProgress(e.stderr, "rebuild", "events")
 	opts.Progress = func(r store.RebuildProgress) { p.update(r.Phase, r.Done, r.Total) }
 	res, err := st.Rebuild(ctx, lock, opts)
 	p.finish()
@@ -152,7 +152,7 @@ func (e *env) restoreLedger(ctx context.Context, cfg config.Config, st *store.St
 	}
 	fmt.Fprintf(e.stdout, "restoring the ledger from stream %s: sequences %d to %d, recorded by the workers up to %d\n",
 		h.Stream, h.FirstSeq, h.LastSeq, h.AckFloor)
-	p := newProgress(e.stderr, "restore")
+	p := newProgress(e.stderr, "restore", "messages")
 	rs, err := consumer.RestoreLedger(ctx, js, ccfg, h.AckFloor, cfg.MaxEventBytes, st, func(rs consumer.RestoreStats) {
 		p.update("read", int64(rs.Read), 0)
 	})

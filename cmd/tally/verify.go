@@ -60,7 +60,7 @@ func (e *env) verify(ctx context.Context, since time.Time) error {
 		return err
 	}
 	defer st.Close()
-	p := newProgress(e.stderr, "verify")
+	p := newProgress(e.stderr, "verify", "events")
 	rep, err := st.Verify(ctx, store.VerifyOptions{Since: since, Progress: func(done, total int64) {
 		p.update("recompute", done, total)
 	}})
@@ -77,7 +77,7 @@ func (e *env) verify(ctx context.Context, since time.Time) error {
 	}
 	reportVerify(e.stdout, rep)
 	if n := len(rep.Differences); n > 0 {
-		return &exitError{code: exitFailure, err: fmt.Errorf("%d differences between the live counters and the recorded events", n)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s between the live counters and the recorded events", plural(n, "difference"))}
 	}
 	return nil
 }
@@ -100,5 +100,13 @@ func reportVerify(w io.Writer, r store.VerifyReport) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Counter, d.Key, d.Field, d.Live, d.Expected)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "%s differences\n", count(int64(len(r.Differences))))
+	fmt.Fprintln(w, plural(len(r.Differences), "difference"))
+}
+
+// plural writes n things: "1 difference", "2,481 differences".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return count(int64(n)) + " " + thing + "s"
 }
