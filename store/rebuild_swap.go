@@ -167,9 +167,29 @@ WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type 
   AND backend_xmin IS NOT NULL AND xact_start <= $1
 LIMIT 1`
 
+// seesAllSessionsSQL tells whether the user may see every session's
+// transaction start and snapshot in pg_stat_activity.
+const seesAllSessionsSQL = `SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
+FROM pg_roles WHERE rolname = current_user`
+
 // waitOldReaders waits until oldReaderSQL finds nobody, up to wait, and
-// returns the pid of a session still there then, or 0.
+// returns the pid of a session still there then, or 0. A user who cannot
+// see other users' sessions waits the whole of wait first, to give their
+// reads the time to end.
 func (s *Store) waitOldReaders(ctx context.Context, since time.Time, wait time.Duration) (int, error) {
+	var all bool
+	if err := s.pool.QueryRow(ctx, seesAllSessionsSQL).Scan(&all); err != nil {
+		return 0, fmt.Errorf("look for old readers: %w", err)
+	}
+	if !all {
+		s.log.Warn("cannot see other users' sessions (grant pg_read_all_stats): waiting for reads before the swap to end",
+			"wait", wait)
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 	deadline := time.Now().Add(wait)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

@@ -42,7 +42,6 @@ func newProgress(w io.Writer, label, unit string) *progress {
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionFullWidth(),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
 		)
 	}
 	return p
@@ -79,6 +78,7 @@ func (p *progress) update(phase string, done, total int64) {
 func (p *progress) finish() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
+		fmt.Fprintln(p.w)
 	}
 }
 
