@@ -14,6 +14,10 @@ import (
 // its changes against the one before, so two must never interleave.
 const snapshotLockKey = 7_241_040
 
+// ErrNoSnapshot is returned when no snapshot was taken at or before the
+// time asked for.
+var ErrNoSnapshot = errors.New("no snapshot taken at or before that time")
+
 // SnapshotKind says how a snapshot was taken.
 type SnapshotKind string
 
@@ -42,8 +46,8 @@ type Snapshot struct {
 	LedgerPos   int64      `db:"ledger_pos" json:"ledger_pos"`
 	LastEventAt *time.Time `db:"last_event_at" json:"last_event_at"`
 	AppliedAt   *time.Time `db:"applied_at" json:"applied_at"`
-	// Covers is the database snapshot (txid_snapshot text form): an event is
-	// covered when pg_visible_in_snapshot says its row's xmin is visible.
+	// Covers is the database snapshot (pg_snapshot, in its text form): an
+	// event is covered when pg_visible_in_snapshot says its row is visible.
 	Covers      string `db:"covers" json:"covers"`
 	ChangedRows int    `db:"changed_rows" json:"changed_rows"`
 	RemovedRows int    `db:"removed_rows" json:"removed_rows"`
@@ -164,7 +168,3 @@ func unlockSession(ctx context.Context, conn *pgxpool.Conn, sql string, key int6
 		_ = conn.Conn().Close(ctx)
 	}
 }
-
-// ErrNoSnapshot is returned when no snapshot was taken at or before the
-// time asked for.
-var ErrNoSnapshot = errors.New("no snapshot taken at or before that time")

@@ -34,8 +34,8 @@ type ViewsAt struct {
 	Views
 }
 
-// ReadViewsAt reads every tally.X_at(t) in one transaction: the counters
-// of the latest snapshot taken at or before t. It returns ErrNoSnapshot
+// ReadViewsAt reads every tally.X_at(t) in one transaction, sorted as
+// ReadViews sorts: the counters of the latest snapshot taken at or before t. It returns ErrNoSnapshot
 // when there is none.
 func (s *Store) ReadViewsAt(ctx context.Context, t time.Time) (ViewsAt, error) {
 	var v ViewsAt
@@ -53,23 +53,24 @@ func readViewsAt(ctx context.Context, tx pgx.Tx, t time.Time, v *ViewsAt) error 
 		return fmt.Errorf("find snapshot: %w", err)
 	}
 	if v.ActiveCars, err = collectArgs[ActiveCarsRow](ctx, tx,
-		"SELECT city, cars, updated_at FROM tally.active_cars_at($1)", t); err != nil {
+		"SELECT city, cars, updated_at FROM tally.active_cars_at($1) ORDER BY city", t); err != nil {
 		return err
 	}
 	if v.BookingsByStatus, err = collectArgs[BookingsByStatusRow](ctx, tx,
-		"SELECT city, status, bookings, updated_at FROM tally.bookings_by_status_at($1)", t); err != nil {
+		"SELECT city, status, bookings, updated_at FROM tally.bookings_by_status_at($1) ORDER BY city, status", t); err != nil {
 		return err
 	}
 	if v.DailyRevenue, err = collectArgs[DailyRevenueRow](ctx, tx, `SELECT day, city, currency, gross_minor,
-		refunded_minor, net_minor, payments, refunds, updated_at FROM tally.daily_revenue_at($1)`, t); err != nil {
+		refunded_minor, net_minor, payments, refunds, updated_at FROM tally.daily_revenue_at($1)
+		ORDER BY day, city, currency`, t); err != nil {
 		return err
 	}
 	if v.DailyBookings, err = collectArgs[DailyBookingsRow](ctx, tx, `SELECT day, city, confirmed, started, ended,
-		cancelled, updated_at FROM tally.daily_bookings_at($1)`, t); err != nil {
+		cancelled, updated_at FROM tally.daily_bookings_at($1) ORDER BY day, city`, t); err != nil {
 		return err
 	}
 	v.OverdueBookings, err = collectArgs[OverdueRow](ctx, tx,
-		"SELECT city, bookings, oldest_start_at FROM tally.overdue_bookings_at($1)", t)
+		"SELECT city, bookings, oldest_start_at FROM tally.overdue_bookings_at($1) ORDER BY city", t)
 	return err
 }
 

@@ -49,22 +49,23 @@ type Scheduler struct {
 func (s *Scheduler) Run(ctx context.Context) error {
 	due := latestSlot(s.Now(), s.Interval, s.zone(ctx))
 	for {
+		next := s.next(ctx, due.at)
+		wake := next.at
 		if !s.take(ctx, due) {
-			retry := s.Now().Add(retryAfter)
-			if next := s.next(ctx, due.at); retry.Before(next.at) {
-				if !s.sleepUntil(ctx, retry) {
-					return nil
-				}
-				continue
+			wake = s.Now().Add(retryAfter)
+			if next.at.Before(wake) {
+				wake = next.at
 			}
 		}
-		next := s.next(ctx, due.at)
-		if !s.sleepUntil(ctx, next.at) {
+		if !s.sleepUntil(ctx, wake) {
 			return nil
 		}
-		// When the clock passed several slots at once, only the latest
-		// one is still worth taking.
-		due = latestSlot(s.Now(), s.Interval, s.zone(ctx))
+		// Past the next slot: take the latest one due (when the clock
+		// passed several at once, only that one is still worth taking).
+		// Before it: the snapshot failed, retry the same slot.
+		if !s.Now().Before(next.at) {
+			due = latestSlot(s.Now(), s.Interval, s.zone(ctx))
+		}
 	}
 }
 
