@@ -14,6 +14,7 @@ import (
 
 	"github.com/tallyhq/tally/aggregator"
 	"github.com/tallyhq/tally/events"
+	"github.com/tallyhq/tally/internal/failpoint"
 )
 
 // generationLockKey is the advisory lock that apply transactions hold
@@ -72,6 +73,9 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
 		a := applier{tx: tx, zones: &s.zones}
 		var err error
 		out, err = a.run(ctx, b)
+		if err == nil {
+			failpoint.Inject(failpoint.BeforeCommit) // tests crash here: nothing may count
+		}
 		return err
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tallyhq/tally/internal/app"
+	"github.com/tallyhq/tally/internal/failpoint"
 	"github.com/tallyhq/tally/internal/telemetry"
 )
 
@@ -44,6 +45,12 @@ func (e *env) runWorker(ctx context.Context) error {
 		return err
 	}
 	log := telemetry.NewLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	if err := failpoint.Enable(e.environ["TALLY_FAILPOINTS"]); err != nil {
+		return usageError{err}
+	}
+	if spec := failpoint.Enabled(); spec != "" {
+		log.Warn("failpoints enabled: this worker will fail on purpose (tests only)", "failpoints", spec)
+	}
 	m := app.New(cfg, log)
 	defer m.Close()
 	if err := m.Open(ctx); err != nil {
