@@ -87,6 +87,12 @@ func (s *Store) TakeSnapshot(ctx context.Context, req SnapshotRequest) (Snapshot
 }
 
 func takeSnapshot(ctx context.Context, tx pgx.Tx, req SnapshotRequest) (Snapshot, bool, error) {
+	// The planner overestimates the history statements once the daily
+	// views hold a year of rows, and JIT-compiling them costs far more
+	// than running them.
+	if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+		return Snapshot{}, false, fmt.Errorf("turn jit off: %w", err)
+	}
 	var slot *time.Time
 	if !req.SlotAt.IsZero() {
 		slot = &req.SlotAt

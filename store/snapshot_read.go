@@ -104,6 +104,9 @@ func (s *Store) PruneSnapshots(ctx context.Context, before time.Time) (int64, er
 }
 
 func pruneSnapshots(ctx context.Context, tx pgx.Tx, before time.Time) (int64, error) {
+	if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil { // see takeSnapshot
+		return 0, fmt.Errorf("turn jit off: %w", err)
+	}
 	tag, err := tx.Exec(ctx, `DELETE FROM tally.snapshots
 		WHERE taken_at < $1 AND id < (SELECT max(id) FROM tally.snapshots)`, before)
 	if err != nil || tag.RowsAffected() == 0 {
