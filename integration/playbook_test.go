@@ -413,7 +413,7 @@ func (f *playbookFleet) testErrors(t *testing.T) {
 		{[]string{"entity-events", "--param", "id=x", "--param", "colour=red"}, 2, `entity-events has no parameter "colour"`},
 		{[]string{"stuck-bookings", "--param", "status=lost"}, 2, `status: "lost" is not one of confirmed, ongoing, ended, cancelled`},
 		{[]string{"duplicates", "--format", "xml"}, 2, `--format "xml": use table, csv, json`},
-		{[]string{"wipe"}, 1, "the playbook is read-only: wipe tried to write (cannot execute DELETE in a read-only transaction)"},
+		{[]string{"wipe"}, 1, "wipe tried to write: the playbook is read-only (cannot execute DELETE in a read-only transaction)"},
 		{[]string{"slow", "--timeout", "500ms"}, 1, "slow stopped after 500ms: the statement timeout; narrow the bracket or raise --timeout"},
 	} {
 		code, _, stderr := f.tallySplit(env, append([]string{"playbook", "run"}, tt.args...)...)

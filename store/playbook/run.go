@@ -125,17 +125,27 @@ func query(ctx context.Context, cancel context.CancelFunc, tx pgx.Tx, q Query, m
 // errTruncated rolls back a run stopped at the row cap.
 var errTruncated = errors.New("row cap reached")
 
+// runError is a failure with a message of its own that errors.Is matches
+// with its sentinel.
+type runError struct {
+	msg  string
+	kind error
+}
+
+func (e *runError) Error() string { return e.msg }
+func (e *runError) Unwrap() error { return e.kind }
+
 // describe turns a failure into a message support can act on.
 func describe(err error, q Query, o Options) error {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "57014":
-		return fmt.Errorf("%w: %s stopped after %s: the statement timeout; narrow the bracket or raise --timeout",
-			ErrTimeout, q.Entry.Name, o.Timeout)
+		return &runError{fmt.Sprintf("%s stopped after %s: the statement timeout; narrow the bracket or raise --timeout",
+			q.Entry.Name, o.Timeout), ErrTimeout}
 	case errors.As(err, &pgErr) && pgErr.Code == "25006":
-		return fmt.Errorf("%w: %s tried to write (%s)", ErrWrite, q.Entry.Name, pgErr.Message)
+		return &runError{fmt.Sprintf("%s tried to write: the playbook is read-only (%s)", q.Entry.Name, pgErr.Message), ErrWrite}
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: %s stopped after %s: the database did not answer in time", ErrTimeout, q.Entry.Name, o.Timeout)
+		return &runError{fmt.Sprintf("%s stopped after %s: the database did not answer in time", q.Entry.Name, o.Timeout), ErrTimeout}
 	case errors.As(err, &pgErr):
 		return fmt.Errorf("%s failed: %s (SQLSTATE %s)", q.Entry.Name, pgErr.Message, pgErr.Code)
 	}
