@@ -26,7 +26,7 @@ type scanOptions struct {
 	// limiter, when set, paces the rows read.
 	limiter *rate.Limiter
 	// progress, when set, is called after each chunk with the rows folded
-	// so far, from the goroutine that called foldBodies.
+	// so far, from one goroutine at a time.
 	progress func(rows int64)
 }
 
