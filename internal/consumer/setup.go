@@ -64,24 +64,42 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 		return fmt.Errorf("look up stream %q: %w", sc.Name, err)
 	}
 	_, err = js.CreateStream(ctx, sc)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
 		return nil // another worker created it first
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeSubjectOverlap:
+		return overlapError(ctx, js, sc)
 	}
 	return wrap(err, "create stream %q", sc.Name)
 }
 
-// ensureDLQ creates the dead-letter stream when missing and checks that
-// it takes the dead-letter subject.
+// errCodeSubjectOverlap is nats-server's JSStreamSubjectOverlapErr, which
+// nats.go does not name.
+const errCodeSubjectOverlap jetstream.ErrorCode = 10065
+
+// overlapError names the stream that already takes the subjects a new
+// stream wanted: NATS lets one stream only have a subject.
+func overlapError(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	for _, subject := range sc.Subjects {
+		probe := strings.ReplaceAll(strings.ReplaceAll(subject, ">", "x"), "*", "x")
+		if other, err := js.StreamNameBySubject(ctx, probe); err == nil {
+			return fmt.Errorf("cannot create stream %q: its subjects %v are already taken by stream %q; use that stream's name, or other subjects",
+				sc.Name, sc.Subjects, other)
+		}
+	}
+	return fmt.Errorf("cannot create stream %q: its subjects %v overlap an existing stream's", sc.Name, sc.Subjects)
+}
+
+// ensureDLQ creates the dead-letter stream when missing, on exactly the
+// dead-letter subject (a wildcard would collide with the dead-letter stream
+// of another deployment), and checks that an existing one takes it.
 func ensureDLQ(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	subject := cfg.DLQSubject
-	filter := subject
-	if strings.HasPrefix(subject, "tally.dlq.") {
-		filter = "tally.dlq.>"
-	}
 	err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:        cfg.DLQStream,
 		Description: "Messages tally could not use, with the reason in the Tally-Error header",
-		Subjects:    []string{filter},
+		Subjects:    []string{subject},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Duplicates:  2 * time.Minute,
