@@ -116,7 +116,7 @@ func TestReliabilityDuplicates(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFleet(t, b.url)
-			const window = 3 * time.Second
+			const window = 5 * time.Second
 			f.createStream(window) // tally uses an existing stream as it is
 			msgs := troubled(t, 1)
 			fig := newFigures("duplicates_"+b.name, msgs)
@@ -124,8 +124,9 @@ func TestReliabilityDuplicates(t *testing.T) {
 			reached, dropped := f.publishEach(msgs)
 
 			// Inside the window: the same Nats-Msg-Id, same or other body.
-			copies := withMsgID(msgs[len(msgs)-200:], 60)
-			inside := append(copies[:40:40], variants(t, copies[40:])...)
+			copies := withMsgID(msgs[len(msgs)-100:], 40)
+			require.Len(t, copies, 40)
+			inside := append(copies[:25:25], variants(t, copies[25:])...)
 			stored, insideDropped := f.publishEach(inside)
 			require.Empty(t, stored, "the broker drops copies inside its window")
 
