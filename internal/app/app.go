@@ -189,6 +189,9 @@ func (m *Main) Run(ctx context.Context) error {
 		srv := httpapi.NewHTTPServer(m.httpHandler())
 		g.Go(func() error { return serve(gctx, srv, m.listener) })
 	}
+	if m.Config.DebugAddr != "" {
+		g.Go(func() error { return m.serveDebug(gctx) })
+	}
 	m.ready.Store(true)
 	m.Log.Info("tally is running", "stream", m.Config.Stream, "consumer", m.Config.Consumer, "http", m.Addr())
 	<-gctx.Done()

@@ -40,6 +40,9 @@ type Config struct {
 	// HTTPToken, when set, must come as a bearer token (or a basic-auth
 	// password, for browsers) on every request but /livez and /readyz.
 	HTTPToken string `env:"TALLY_HTTP_TOKEN" secret:"true"`
+	// DebugAddr, when set, serves Go's profiler (net/http/pprof) there, for
+	// finding where a worker spends its time; off by default.
+	DebugAddr string `env:"TALLY_DEBUG_ADDR"`
 	// LivenessTimeout is how long the worker loop may show no sign of life
 	// before /livez fails; 0 means TALLY_BATCH_WAIT + TALLY_APPLY_TIMEOUT + 30s.
 	LivenessTimeout time.Duration `env:"TALLY_LIVENESS_TIMEOUT" envDefault:"0s"`
@@ -207,6 +210,11 @@ func (c *Config) validateConnections() error {
 	if c.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 			return bad("TALLY_HTTP_ADDR", "must be host:port, such as 127.0.0.1:8080")
+		}
+	}
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			return bad("TALLY_DEBUG_ADDR", "must be host:port, such as 127.0.0.1:6060")
 		}
 	}
 	return nil

@@ -84,9 +84,37 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// fetch returns up to BatchSize messages, waiting at most BatchWait.
+// fetch returns up to BatchSize messages. It takes what is waiting at
+// once, which under load is a whole batch; when nothing is, it waits at
+// most BatchWait for the next message and takes it with what arrived
+// behind it. So a batch is never held back to fill up: a lone event is
+// applied as soon as it comes.
+//
+// It never leaves a request for many messages waiting on the server:
+// NATS 2.9 stops serving such a request once it is partly served if a
+// consumer info request (the observer's, every TALLY_PENDING_INTERVAL)
+// reaches a consumer with a subject filter meanwhile, and does not end
+// it either, so each fetch waited for the client's timeout (BatchWait
+// plus one second) and a worker drained about 1,000 events/s.
 func (w *Worker) fetch() ([]jetstream.Msg, error) {
-	batch, err := w.cons.Fetch(w.cfg.BatchSize, jetstream.FetchMaxWait(w.cfg.BatchWait))
+	msgs, err := collect(w.cons.FetchNoWait(w.cfg.BatchSize))
+	if err != nil || len(msgs) > 0 {
+		return msgs, err
+	}
+	first, err := collect(w.cons.Fetch(1, jetstream.FetchMaxWait(w.cfg.BatchWait)))
+	if err != nil || len(first) == 0 || w.cfg.BatchSize == 1 {
+		return first, err
+	}
+	rest, err := collect(w.cons.FetchNoWait(w.cfg.BatchSize - 1))
+	if err != nil {
+		return first, nil // the rest comes with the next fetch
+	}
+	return append(first, rest...), nil
+}
+
+// collect reads a fetched batch to its end. A batch that ends on a timeout
+// or with no messages is not an error.
+func collect(batch jetstream.MessageBatch, err error) ([]jetstream.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +122,8 @@ func (w *Worker) fetch() ([]jetstream.Msg, error) {
 	for m := range batch.Messages() {
 		msgs = append(msgs, m)
 	}
-	if err := batch.Error(); err != nil && len(msgs) == 0 && !errors.Is(err, nats.ErrTimeout) {
+	if err := batch.Error(); err != nil && len(msgs) == 0 && !errors.Is(err, nats.ErrTimeout) &&
+		!errors.Is(err, jetstream.ErrNoMessages) {
 		return nil, err
 	}
 	return msgs, nil
