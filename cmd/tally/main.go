@@ -94,7 +94,7 @@ for secrets); the flags below override them.`,
 	e.settingFlag(root, "nats-url", "TALLY_NATS_URL", "NATS URL")
 	e.settingFlag(root, "stream", "TALLY_STREAM", "JetStream stream of fleet events")
 	root.AddCommand(e.migrateCommand(), e.runCommand(), e.demoCommand(), e.snapshotCommand(), e.playbookCommand(),
-		e.rebuildCommand(), e.verifyCommand(), e.dlqCommand())
+		e.rebuildCommand(), e.verifyCommand(), e.dlqCommand(), e.benchCommand())
 	return root
 }
 

@@ -1,0 +1,138 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tallyhq/tally/events"
+	"github.com/tallyhq/tally/store"
+)
+
+// catchUp is scenario 1: Events messages already in the stream, one worker
+// drains them; then the one-transaction-per-event baseline consumes the
+// same stream into a database of its own.
+func (b *Bench) catchUp(ctx context.Context) error {
+	o := b.Options
+	w, err := b.newWorld(ctx, CatchUp, true, 0)
+	if err != nil {
+		return err
+	}
+	sim, err := o.fleet(o.Events, 14)
+	if err != nil {
+		return err
+	}
+	exp, err := w.publishAll(ctx, sim, o.Events)
+	if err != nil {
+		return err
+	}
+	load := loadAverage()
+	start := time.Now()
+	p, err := b.startWorker(ctx, w)
+	if err != nil {
+		return err
+	}
+	end, err := w.waitDrained(ctx, p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", CatchUp, err)
+	}
+	took := end.Sub(start)
+	peak, _, err := p.memory()
+	if err != nil {
+		return err
+	}
+	if err := p.terminate(); err != nil {
+		return err
+	}
+	rate := float64(exp.messages) / took.Seconds()
+	b.logf("%s: one worker drained %d messages in %s: %.0f/s", CatchUp, exp.messages, took.Round(time.Millisecond), rate)
+	if err := b.checkCounters(ctx, CatchUp, w.store, exp); err != nil {
+		return err
+	}
+	b.report.catchUp(exp.messages, took, rate, peak, load)
+	return b.baseline(ctx, w, rate)
+}
+
+// baseline measures the consumer a team writes first, on the catch-up's
+// stream, into a database of its own.
+func (b *Bench) baseline(ctx context.Context, src *world, tallyRate float64) error {
+	bw, err := b.newWorld(ctx, "baseline", false, 0)
+	if err != nil {
+		return err
+	}
+	n := b.Options.BaselineEvents
+	if n == 0 || n > b.Options.Events {
+		n = b.Options.Events
+	}
+	load := loadAverage()
+	done, took, err := runBaseline(ctx, b.js, src, bw.store, n, b.Config.MaxEventBytes)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	rate := float64(done) / took.Seconds()
+	b.logf("baseline: one transaction per event: %d messages in %s: %.0f/s", done, took.Round(time.Millisecond), rate)
+	if err := b.checkCounters(ctx, "baseline", bw.store, nil); err != nil {
+		return err
+	}
+	b.report.baseline(done, rate, tallyRate, load)
+	return nil
+}
+
+// runBaseline is the obvious consumer: take the next message, decode it,
+// apply it in a transaction of its own (tally's apply, with one event),
+// acknowledge it, and again. It stops after n messages.
+func runBaseline(ctx context.Context, js jetstream.JetStream, src *world, st *store.Store, n, maxBytes int) (int, time.Duration, error) {
+	cons, err := js.CreateOrUpdateConsumer(ctx, src.stream, jetstream.ConsumerConfig{
+		Durable: "tally_baseline", FilterSubject: src.subjects, AckPolicy: jetstream.AckExplicitPolicy,
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer it.Stop()
+	start := time.Now()
+	for done := 0; done < n; done++ {
+		if err := ctx.Err(); err != nil {
+			return done, time.Since(start), context.Cause(ctx)
+		}
+		msg, err := it.Next()
+		if err != nil {
+			return done, time.Since(start), err
+		}
+		if err := applyOne(ctx, st, msg, src.stream, maxBytes); err != nil {
+			return done, time.Since(start), err
+		}
+		if err := msg.Ack(); err != nil {
+			return done, time.Since(start), err
+		}
+	}
+	return n, time.Since(start), nil
+}
+
+// applyOne records one message: its event, or a dead letter.
+func applyOne(ctx context.Context, st *store.Store, msg jetstream.Msg, stream string, maxBytes int) error {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return err
+	}
+	var batch store.Batch
+	ev, err := events.Decode(msg.Data(), maxBytes)
+	var ve *events.Error
+	switch {
+	case errors.As(err, &ve):
+		batch.DeadLetters = []store.DeadLetter{{Stream: stream, Seq: meta.Sequence.Stream, Subject: msg.Subject(),
+			Code: ve.Code, Detail: ve.Detail, Body: msg.Data()}}
+	case err != nil:
+		return err
+	default:
+		batch.Events = []store.Incoming{{Event: ev, StreamSeq: meta.Sequence.Stream}}
+	}
+	_, err = st.Apply(ctx, batch)
+	return err
+}
