@@ -38,6 +38,18 @@ func (f *fleet) inFlight() int {
 	return info.NumAckPending
 }
 
+// awaitInFlight polls, for at most d, for messages delivered and not
+// acknowledged: the worker takes a batch as soon as it arrives, so one is
+// in flight for milliseconds at a time.
+func (f *fleet) awaitInFlight(d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		if f.inFlight() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func TestKilledWorkerLosesAndDoublesNothing(t *testing.T) {
 	t.Parallel()
 	seed := time.Now().UnixNano()
@@ -52,7 +64,7 @@ func TestKilledWorkerLosesAndDoublesNothing(t *testing.T) {
 	midBatch := 0
 	for i := range 5 {
 		time.Sleep(time.Duration(150+rng.IntN(600)) * time.Millisecond)
-		if f.inFlight() > 0 {
+		if f.awaitInFlight(time.Second) {
 			midBatch++
 		}
 		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL), "kill %d", i)

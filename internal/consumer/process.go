@@ -23,11 +23,10 @@ type item struct {
 	failed bool // its dead letter could not be recorded or published
 }
 
-// process decodes, applies and acknowledges one batch. ctx is cancelled
+// process applies and acknowledges one decoded batch. ctx is cancelled
 // only when the worker must stop without finishing.
-func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) {
-	items := w.decode(msgs)
-	stopKeepAlive := w.keepAlive(msgs)
+func (w *Worker) process(ctx context.Context, items []*item) {
+	stopKeepAlive := w.keepAlive(items)
 	err := w.applyIsolating(ctx, items)
 	stopKeepAlive()
 	if err != nil {
@@ -91,7 +90,7 @@ func (w *Worker) deadLetter(it *item, code events.Code, err error) *store.DeadLe
 
 // keepAlive tells JetStream the batch is in progress while an apply is
 // retrying, so that the ack wait does not hand it to another worker.
-func (w *Worker) keepAlive(msgs []jetstream.Msg) func() {
+func (w *Worker) keepAlive(items []*item) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		t := time.NewTicker(w.cfg.AckWait / 3)
@@ -101,8 +100,8 @@ func (w *Worker) keepAlive(msgs []jetstream.Msg) func() {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				for _, m := range msgs {
-					_ = m.InProgress()
+				for _, it := range items {
+					_ = it.msg.InProgress()
 				}
 			}
 		}

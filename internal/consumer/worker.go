@@ -43,6 +43,9 @@ type Worker struct {
 	log     *slog.Logger
 	metrics *telemetry.Metrics
 	beat    atomic.Int64 // unix nanoseconds of the loop's last sign of life
+	// applying is set while a batch is applied: the fetches ahead of it
+	// are then no sign of life, or a stuck apply would look alive.
+	applying atomic.Bool
 }
 
 // NewWorker returns a worker for a consumer made by Setup.
@@ -54,21 +57,44 @@ func NewWorker(cfg Config, nc *nats.Conn, js jetstream.JetStream, cons jetstream
 }
 
 // LastBeat returns when the loop last showed it is moving: a fetch
-// returned, or an apply attempt started or ended.
+// returned while no batch was being applied, or an apply attempt started
+// or ended.
 func (w *Worker) LastBeat() time.Time { return time.Unix(0, w.beat.Load()) }
 
 func (w *Worker) alive() { w.beat.Store(time.Now().UnixNano()) }
 
-// Run fetches and applies batches until ctx is cancelled. The batch in
-// flight then finishes, with ShutdownTimeout to commit it; what is not
-// committed by then is left for redelivery. Run returns nil when stopped.
+// Run fetches and applies batches until ctx is cancelled. The next batch
+// is fetched and decoded while the current one is applied, so that the
+// broker, the worker and the database work at once rather than in turn.
+// When ctx is cancelled, no fetch starts; the batch in flight and the one
+// fetched ahead (delivered to this worker, so better applied than left to
+// wait for redelivery) finish, with ShutdownTimeout to commit them; what
+// is not committed by then is handed back for redelivery. Run returns nil
+// when stopped.
 func (w *Worker) Run(ctx context.Context) error {
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHard()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownTimeout, cancelHard) })
 	defer stop()
-	for attempt := 0; ctx.Err() == nil; {
+	batches := make(chan []*item) // unbuffered: one batch fetched ahead at most
+	go w.fetchAhead(ctx, batches)
+	for items := range batches {
+		w.applying.Store(true)
+		w.process(hard, items)
+		w.applying.Store(false)
 		w.alive()
+	}
+	return nil
+}
+
+// fetchAhead fetches and decodes batches and hands them to Run one at a
+// time until ctx is cancelled, then closes out.
+func (w *Worker) fetchAhead(ctx context.Context, out chan<- []*item) {
+	defer close(out)
+	for attempt := 0; ctx.Err() == nil; {
+		if !w.applying.Load() {
+			w.alive()
+		}
 		msgs, err := w.fetch()
 		if err != nil {
 			attempt++
@@ -77,11 +103,29 @@ func (w *Worker) Run(ctx context.Context) error {
 			continue
 		}
 		attempt = 0
-		if len(msgs) > 0 {
-			w.process(hard, msgs)
+		if len(msgs) == 0 {
+			continue
+		}
+		w.handOver(out, w.decode(msgs))
+	}
+}
+
+// handOver waits for Run to take a batch, telling JetStream meanwhile that
+// it is in progress so that a long apply of the batch before does not get
+// it redelivered elsewhere.
+func (w *Worker) handOver(out chan<- []*item, items []*item) {
+	t := time.NewTicker(w.cfg.AckWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case out <- items:
+			return
+		case <-t.C:
+			for _, it := range items {
+				_ = it.msg.InProgress()
+			}
 		}
 	}
-	return nil
 }
 
 // fetch returns up to BatchSize messages. It takes what is waiting at
