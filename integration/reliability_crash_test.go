@@ -265,15 +265,20 @@ func TestReliabilitySlowBatchRedelivered(t *testing.T) {
 	<-published
 	require.Zero(t, f.redeliveries(), "a live worker keeps its slow batch")
 
-	// Frozen in its transaction, while events keep coming.
-	f.slowEvent(events.PeekID(frozen.Body), 20*time.Second, 1)
-	f.publish([]fleetsim.Message{frozen})
+	// Frozen in the middle of its transaction (SIGSTOP: a paused VM, a host
+	// gone), holding the ledger rows of the events of its batch recorded
+	// before the slow one (which sorts last). The others take the batch
+	// over: they must not wait for the frozen worker to wake up.
+	f.waitIdle(time.Minute)
+	burst := slices.Insert(slices.Clone(msgs[2*third:2*third+200]), 100, frozen)
+	f.slowEvent(events.PeekID(frozen.Body), 2500*time.Millisecond, 1) // within the apply timeout
+	f.publish(burst)
 	holder := workerNamed(t, procs, f.backendOf("PgSleep", time.Minute))
 	require.NoError(t, holder.cmd.Process.Signal(syscall.SIGSTOP))
 	stopped := time.Now()
-	published = f.publishPaced(msgs[2*third:], third/20+1, 100*time.Millisecond)
+	published = f.publishPaced(msgs[2*third+200:], third/20+1, 100*time.Millisecond)
 	require.Eventually(t, func() bool { return f.isRecorded(events.PeekID(frozen.Body)) }, time.Minute, 50*time.Millisecond,
-		"another worker commits the frozen worker's batch")
+		"another worker commits the frozen worker's batch while it is frozen")
 	fig.add("taken_over_after", fmt.Sprintf("%.1fs", time.Since(stopped).Seconds()))
 	require.Positive(t, f.redeliveries())
 	require.NoError(t, holder.cmd.Process.Signal(syscall.SIGCONT))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -133,6 +134,9 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 func (a *applier) lockGeneration(ctx context.Context) error {
 	var tz, cities string
 	b := &pgx.Batch{}
+	if limit, ok := idleLimit(ctx); ok {
+		b.Queue("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", limit)
+	}
 	b.Queue("SELECT pg_advisory_xact_lock_shared($1)", generationLockKey)
 	b.Queue("SELECT gen, timezone, city_timezones FROM tally.generations WHERE state = 'current'").
 		QueryRow(func(row pgx.Row) error { return row.Scan(&a.gen.Gen, &tz, &cities) })
@@ -145,6 +149,21 @@ func (a *applier) lockGeneration(ctx context.Context) error {
 	}
 	a.q = queriesFor(a.gen.Gen)
 	return nil
+}
+
+// idleLimit is how long, in milliseconds, the apply transaction may wait
+// for its worker between statements before PostgreSQL ends it: until the
+// apply's deadline, past which a live worker gives up on it anyway. A
+// worker frozen or gone mid-transaction (a paused VM, a host lost) would
+// otherwise keep the rows of its batch locked until PostgreSQL noticed the
+// dead connection, hours later with TCP defaults, and every worker given
+// the batch again would wait on them.
+func idleLimit(ctx context.Context) (string, bool) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return "", false
+	}
+	return strconv.FormatInt(max(time.Until(deadline).Milliseconds(), 1000), 10), true
 }
 
 // splitByID keeps the first occurrence of each id, sorted by id (the

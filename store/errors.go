@@ -51,7 +51,8 @@ func transientCode(code string) bool {
 		strings.HasPrefix(code, "58"),    // system error
 		code == "40001", code == "40P01", // serialization failure, deadlock
 		code == "55P03",                  // lock not available
-		code == "25006", code == "25P02": // read-only transaction (failover), aborted transaction
+		code == "25006", code == "25P02", // read-only transaction (failover), aborted transaction
+		code == "25P03": // idle_in_transaction_session_timeout: the worker stalled mid-batch
 		return true
 	}
 	return false

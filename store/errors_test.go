@@ -21,6 +21,7 @@ func TestFailuresAreSortedByWhoseFaultTheyAre(t *testing.T) {
 		{pg("08006"), true, false},  // connection failure
 		{pg("57P01"), true, false},  // terminated by administrator
 		{pg("40P01"), true, false},  // deadlock
+		{pg("25P03"), true, false},  // idle in transaction too long: the worker stalled mid-batch
 		{pg("22003"), false, true},  // numeric value out of range
 		{pg("23505"), false, true},  // unique violation
 		{pg("P0001"), false, true},  // raised by a trigger
