@@ -231,6 +231,7 @@ type chaos struct {
 	proxy   *proxy
 	extra   map[string]string
 	workers []*proc
+	all     []*proc // every worker process started, for the logs
 	deadAt  []int // step at which a killed worker comes back; -1 when it runs
 	cutTill int   // step at which the database comes back; -1 when it is up
 	faults  map[string]int
@@ -247,7 +248,7 @@ func (c *chaos) act(step int) {
 	}
 	for i, at := range c.deadAt {
 		if at >= 0 && at <= step && c.cutTill < 0 { // a worker cannot start without its database
-			c.workers[i] = c.f.startProc(c.extra, "run")
+			c.workers[i] = c.startWorker()
 			c.deadAt[i] = -1
 			c.log(step, "worker %d restarted", i)
 		}
@@ -272,13 +273,31 @@ func (c *chaos) act(step int) {
 	}
 }
 
+// startWorker starts a worker process and waits until it runs: as a
+// supervisor would, it starts one when NATS and the database are up, and
+// a worker that cannot reach them at start refuses to run (exit 2), by
+// contract.
+func (c *chaos) startWorker() *proc {
+	p := c.f.startProc(c.extra, "run")
+	c.all = append(c.all, p)
+	require.Eventually(c.t, func() bool {
+		return exited(p) != nil || strings.Contains(p.out.String(), "tally is running")
+	}, time.Minute, 20*time.Millisecond)
+	require.Nil(c.t, exited(p), "a worker failed to start:\n%s", p.out.String())
+	return p
+}
+
 // kill SIGKILLs a running worker, to be restarted a few steps later.
 func (c *chaos) kill(step int) {
 	i := c.rng.IntN(len(c.workers))
 	if c.deadAt[i] >= 0 {
 		return
 	}
-	require.NoError(c.t, c.workers[i].cmd.Process.Signal(syscall.SIGKILL))
+	w := c.workers[i]
+	if err := exited(w); err != nil {
+		require.FailNow(c.t, "a worker exited by itself", "worker %d: %v\n%s", i, err, w.out.String())
+	}
+	require.NoError(c.t, w.cmd.Process.Signal(syscall.SIGKILL))
 	<-c.workers[i].done
 	c.deadAt[i] = step + 1 + c.rng.IntN(4)
 	c.log(step, "worker %d killed", i)
@@ -297,7 +316,7 @@ func (c *chaos) heal() {
 	}
 	for i, at := range c.deadAt {
 		if at >= 0 {
-			c.workers[i] = c.f.startProc(c.extra, "run")
+			c.workers[i] = c.startWorker()
 			c.deadAt[i] = -1
 		}
 	}
@@ -316,7 +335,8 @@ func TestReliabilityChaos(t *testing.T) {
 	c := &chaos{f: f, t: t, rng: rand.New(rand.NewPCG(seed, 13)), srv: srv, proxy: p, cutTill: -1,
 		faults: map[string]int{}, start: time.Now(), deadAt: []int{-1, -1},
 		extra: map[string]string{"TALLY_DATABASE_URL": strings.Replace(f.dbURL, "127.0.0.1:5432", p.addr, 1), "TALLY_BATCH_SIZE": "100"}}
-	c.workers = []*proc{f.startProc(c.extra, "run"), f.startProc(c.extra, "run")}
+	c.workers = []*proc{c.startWorker(), c.startWorker()}
+	t.Cleanup(func() { logOnFailure(t, c.all...) })
 	msgs := fleetOf(t, int64(seed%1000), sized(20_000, 150_000))
 	fig := newFigures("chaos", msgs)
 	const step = 500 * time.Millisecond
@@ -331,7 +351,9 @@ func TestReliabilityChaos(t *testing.T) {
 	healed := time.Now()
 	f.waitIdle(sized(3*time.Minute, 10*time.Minute))
 	fig.recovery = time.Since(healed)
-	logOnFailure(t, c.workers...)
+	for i, w := range c.workers {
+		require.Nil(t, exited(w), "worker %d exited by itself:\n%s", i, w.out.String())
+	}
 	f.requireExact(msgs)
 	fig.add("seed", seed)
 	for _, k := range []string{"sigkill", "nats_restart", "connections_terminated", "database_cut"} {
