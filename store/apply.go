@@ -106,7 +106,7 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 		return out, err
 	}
 	dups := later
-	var fresh []events.Event
+	fresh := make([]events.Event, 0, len(first))
 	for _, in := range first {
 		if isNew[in.Event.ID] {
 			fresh = append(fresh, in.Event)
@@ -170,15 +170,22 @@ func idleLimit(ctx context.Context) (string, bool) {
 // ledger's lock order), and returns the later occurrences in order.
 func splitByID(in []Incoming) (first, later []Incoming) {
 	seen := make(map[string]struct{}, len(in))
-	for _, e := range in {
-		if _, ok := seen[e.Event.ID]; ok {
-			later = append(later, e)
+	order := make([]int, 0, len(in))
+	for i := range in {
+		if _, ok := seen[in[i].Event.ID]; ok {
+			later = append(later, in[i])
 			continue
 		}
-		seen[e.Event.ID] = struct{}{}
-		first = append(first, e)
+		seen[in[i].Event.ID] = struct{}{}
+		order = append(order, i)
 	}
-	slices.SortFunc(first, func(x, y Incoming) int { return cmp.Compare(x.Event.ID, y.Event.ID) })
+	// Sort positions, not events: an Incoming is a few hundred bytes, and
+	// moving them made this a fifth of the apply's own CPU.
+	slices.SortFunc(order, func(x, y int) int { return cmp.Compare(in[x].Event.ID, in[y].Event.ID) })
+	first = make([]Incoming, len(order))
+	for k, i := range order {
+		first[k] = in[i]
+	}
 	return first, later
 }
 

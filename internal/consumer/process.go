@@ -50,20 +50,22 @@ func (w *Worker) process(ctx context.Context, items []*item) {
 }
 
 func (w *Worker) decode(msgs []jetstream.Msg) []*item {
-	items := make([]*item, len(msgs))
+	// Three allocations per batch rather than two per message.
+	items, all, evs := make([]*item, len(msgs)), make([]item, len(msgs)), make([]events.Event, len(msgs))
 	for i, m := range msgs {
-		it := &item{msg: m}
+		it := &all[i]
+		it.msg = m
 		if meta, err := m.Metadata(); err == nil {
 			it.seq = meta.Sequence.Stream
 			if meta.NumDelivered > 1 {
 				w.metrics.Redeliveries.Inc()
 			}
 		}
-		ev, err := events.Decode(m.Data(), w.cfg.MaxEventBytes)
-		if err != nil {
+		var err error
+		if evs[i], err = events.Decode(m.Data(), w.cfg.MaxEventBytes); err != nil {
 			it.dl = w.deadLetter(it, events.CodeOf(err), err)
 		} else {
-			it.ev = &ev
+			it.ev = &evs[i]
 		}
 		items[i] = it
 	}
@@ -184,7 +186,7 @@ func failureKind(err error) string {
 }
 
 func toBatch(items []*item) store.Batch {
-	var b store.Batch
+	b := store.Batch{Events: make([]store.Incoming, 0, len(items))}
 	for _, it := range items {
 		switch {
 		case it.ev != nil:
