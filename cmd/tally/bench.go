@@ -60,6 +60,7 @@ func benchFlags(f *pflag.FlagSet, o *bench.Options) {
 	f.Int64Var(&o.Seed, "seed", o.Seed, "seed of the simulated fleet")
 	f.IntVar(&o.Cities, "cities", o.Cities, "cities of the fleet (at most 8)")
 	f.IntVar(&o.Events, "events", o.Events, "catch-up: messages in the stream")
+	f.IntVar(&o.Workers, "workers", o.Workers, "catch-up: worker processes draining the stream")
 	f.IntVar(&o.BaselineEvents, "baseline-events", o.BaselineEvents, "catch-up: messages the one-transaction-per-event baseline consumes (0: all)")
 	f.IntSliceVar(&o.Rates, "rates", o.Rates, "freshness: publish rates, events/s")
 	f.DurationVar(&o.RateFor, "rate-for", o.RateFor, "freshness: how long each rate is held")
@@ -105,6 +106,7 @@ func (e *env) runBench(ctx context.Context, o bench.Options, workerLog bool) err
 	if err != nil {
 		return fmt.Errorf("find the tally binary for the workers: %w", err)
 	}
+	tuneGC(e.environ) // the reads scenario applies its events in this process
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	defer stop()
 	b := &bench.Bench{Config: cfg, Environ: e.environ, Exe: exe, Options: o, Out: e.stderr}

@@ -30,30 +30,48 @@ func (b *Bench) catchUp(ctx context.Context) error {
 		return err
 	}
 	load := loadAverage()
-	start := time.Now()
-	p, err := b.startWorker(ctx, w)
+	took, peak, err := b.drain(ctx, w)
 	if err != nil {
-		return err
-	}
-	end, err := w.waitDrained(ctx, p)
-	if err != nil {
-		return fmt.Errorf("%s: %w", CatchUp, err)
-	}
-	took := end.Sub(start)
-	peak, _, err := p.memory()
-	if err != nil {
-		return err
-	}
-	if err := p.terminate(); err != nil {
 		return err
 	}
 	rate := float64(exp.messages) / took.Seconds()
-	b.logf("%s: one worker drained %d messages in %s: %.0f/s", CatchUp, exp.messages, took.Round(time.Millisecond), rate)
+	b.logf("%s: %d worker(s) drained %d messages in %s: %.0f/s", CatchUp, o.Workers, exp.messages, took.Round(time.Millisecond), rate)
 	if err := b.checkCounters(ctx, CatchUp, w.store, exp); err != nil {
 		return err
 	}
-	b.report.catchUp(exp.messages, took, rate, peak, load)
+	b.report.catchUp(o.Workers, exp.messages, took, rate, peak, load)
 	return b.baseline(ctx, w, rate)
+}
+
+// drain starts the workers on the full stream and waits until they have
+// committed every message. It returns the time from their start to the
+// last commit and the highest peak RSS among them.
+func (b *Bench) drain(ctx context.Context, w *world) (time.Duration, int64, error) {
+	start := time.Now()
+	procs := make([]*workerProc, b.Options.Workers)
+	for i := range procs {
+		p, err := b.startWorker(ctx, w)
+		if err != nil {
+			return 0, 0, err
+		}
+		procs[i] = p
+	}
+	end, err := w.waitDrained(ctx, procs[0])
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", CatchUp, err)
+	}
+	var peak int64
+	for _, p := range procs {
+		hwm, _, err := p.memory()
+		if err != nil {
+			return 0, 0, err
+		}
+		peak = max(peak, hwm)
+		if err := p.terminate(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return end.Sub(start), peak, nil
 }
 
 // baseline measures the consumer a team writes first, on the catch-up's

@@ -31,6 +31,8 @@ type Options struct {
 	// BaselineEvents is how many of them the one-transaction-per-event
 	// baseline consumes; 0 means all of them.
 	BaselineEvents int
+	// Workers is the number of worker processes that drain them.
+	Workers int
 
 	// Rates are the freshness scenario's publish rates, events/s, each
 	// held for RateFor.
@@ -60,7 +62,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Scenarios: AllScenarios, Seed: 1, Cities: 8,
-		Events: 1_000_000, BaselineEvents: 50_000,
+		Events: 1_000_000, BaselineEvents: 50_000, Workers: 1,
 		Rates: []int{5_000, 20_000}, RateFor: time.Minute, PollInterval: 5 * time.Millisecond,
 		ReadEvents: 10_000_000, ReadDays: 60, ReadSamples: 1000, RawSamples: 10, RefreshSamples: 3,
 		SoakFor: 30 * time.Minute, SoakRate: 5_000, SoakReference: 5 * time.Minute,
@@ -92,6 +94,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("event counts must be positive")
 	case o.BaselineEvents < 0:
 		return fmt.Errorf("baseline events must not be negative")
+	case o.Workers < 1 || o.Workers > 16:
+		return fmt.Errorf("workers must be from 1 to 16")
 	case o.ReadDays < 1 || o.ReadDays > 3650:
 		return fmt.Errorf("read days must be from 1 to 3650")
 	case o.RateFor <= 0 || o.SoakFor <= 0 || o.SoakReference <= 0 || o.SoakReference >= o.SoakFor:

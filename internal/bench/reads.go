@@ -56,6 +56,7 @@ func (b *Bench) load(ctx context.Context, w *world) (*expected, error) {
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { decoded <- decodeBatches(dctx, sim, o.ReadEvents, exp, batches) }()
+	load := loadAverage()
 	start := time.Now()
 	applied, err := b.applyBatches(ctx, w, batches, start)
 	if err != nil {
@@ -67,7 +68,7 @@ func (b *Bench) load(ctx context.Context, w *world) (*expected, error) {
 	took := time.Since(start)
 	b.logf("%s: applied %d events in %s (%.0f/s, in-process, batches of %d)", Reads, applied, took.Round(time.Second),
 		float64(applied)/took.Seconds(), loadBatch)
-	b.report.load(applied, took, o.ReadDays, o.Cities)
+	b.report.load(applied, took, o.ReadDays, o.Cities, load)
 	if err := w.store.Vacuum(ctx); err != nil {
 		return nil, err
 	}

@@ -68,8 +68,9 @@ func (r *Report) Print(w io.Writer) {
 
 func is(ok bool) *bool { return &ok }
 
-func (r *Report) catchUp(n int, took time.Duration, rate float64, peak int64, load float64) {
-	r.add(CatchUp, fmt.Sprintf("one worker drains %s messages", count(n)), fmt.Sprintf("%s events/s (%s)", count(int(rate)), took.Round(10*time.Millisecond)),
+func (r *Report) catchUp(workers, n int, took time.Duration, rate float64, peak int64, load float64) {
+	who := map[bool]string{true: "one worker", false: fmt.Sprintf("%d workers", workers)}[workers == 1]
+	r.add(CatchUp, fmt.Sprintf("%s drain %s messages", who, count(n)), fmt.Sprintf("%s events/s (%s)", count(int(rate)), took.Round(10*time.Millisecond)),
 		">= 60,000 events/s", is(rate >= 60_000), load)
 	r.add(CatchUp, "worker peak RSS (VmHWM)", mib(peak), "<= 200 MiB", is(peak <= 200<<20), load)
 }
@@ -90,9 +91,9 @@ func (r *Report) freshness(rate int, achieved float64, lat []time.Duration, peak
 	r.add(scenario, "worker peak RSS (VmHWM)", mib(peak), "<= 200 MiB", is(peak <= 200<<20), load)
 }
 
-func (r *Report) load(n int, took time.Duration, days, cities int) {
+func (r *Report) load(n int, took time.Duration, days, cities int, load float64) {
 	r.add(Reads, fmt.Sprintf("apply %s events (%d days, %d cities) in-process", count(n), days, cities),
-		fmt.Sprintf("%s events/s (%s)", count(int(float64(n)/took.Seconds())), took.Round(time.Second)), "", nil, 0)
+		fmt.Sprintf("%s events/s (%s)", count(int(float64(n)/took.Seconds())), took.Round(time.Second)), "", nil, load)
 }
 
 func (r *Report) read(view string, rows int, fast, slow, refresh []time.Duration, load float64) {
