@@ -23,12 +23,11 @@ type item struct {
 	failed bool // its dead letter could not be recorded or published
 }
 
-// process applies and acknowledges one decoded batch. ctx is cancelled
-// only when the worker must stop without finishing.
+// process applies and acknowledges one decoded batch, which its caller
+// keeps in progress meanwhile. ctx is cancelled only when the worker must
+// stop without finishing.
 func (w *Worker) process(ctx context.Context, items []*item) {
-	stopKeepAlive := w.keepAlive(items)
 	err := w.applyIsolating(ctx, items)
-	stopKeepAlive()
 	if err != nil {
 		// Stopping: leave the batch to another worker, at once.
 		for _, it := range items {
@@ -90,8 +89,9 @@ func (w *Worker) deadLetter(it *item, code events.Code, err error) *store.DeadLe
 	return dl
 }
 
-// keepAlive tells JetStream the batch is in progress while an apply is
-// retrying, so that the ack wait does not hand it to another worker.
+// keepAlive tells JetStream the batch is in progress, every third of the
+// ack wait until stopped, so that the ack wait does not hand it to another
+// worker while this one still has it (waiting, retrying an apply).
 func (w *Worker) keepAlive(items []*item) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {

@@ -76,20 +76,30 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancelHard()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownTimeout, cancelHard) })
 	defer stop()
-	batches := make(chan []*item) // unbuffered: one batch fetched ahead at most
+	batches := make(chan fetched) // unbuffered: one batch fetched ahead at most
 	go w.fetchAhead(ctx, batches)
-	for items := range batches {
+	for b := range batches {
 		w.applying.Store(true)
-		w.process(hard, items)
+		w.process(hard, b.items)
+		b.stopKeepAlive()
 		w.applying.Store(false)
 		w.alive()
 	}
 	return nil
 }
 
+// fetched is a decoded batch, kept in progress at JetStream from its fetch
+// until it is acknowledged: one keep-alive for its whole life, so that no
+// stretch of it (waiting to be applied, applied, its dead letters copied)
+// goes silent for longer than the ack wait allows.
+type fetched struct {
+	items         []*item
+	stopKeepAlive func()
+}
+
 // fetchAhead fetches and decodes batches and hands them to Run one at a
 // time until ctx is cancelled, then closes out.
-func (w *Worker) fetchAhead(ctx context.Context, out chan<- []*item) {
+func (w *Worker) fetchAhead(ctx context.Context, out chan<- fetched) {
 	defer close(out)
 	for attempt := 0; ctx.Err() == nil; {
 		if !w.applying.Load() {
@@ -106,25 +116,8 @@ func (w *Worker) fetchAhead(ctx context.Context, out chan<- []*item) {
 		if len(msgs) == 0 {
 			continue
 		}
-		w.handOver(out, w.decode(msgs))
-	}
-}
-
-// handOver waits for Run to take a batch, telling JetStream meanwhile that
-// it is in progress so that a long apply of the batch before does not get
-// it redelivered elsewhere.
-func (w *Worker) handOver(out chan<- []*item, items []*item) {
-	t := time.NewTicker(w.cfg.AckWait / 3)
-	defer t.Stop()
-	for {
-		select {
-		case out <- items:
-			return
-		case <-t.C:
-			for _, it := range items {
-				_ = it.msg.InProgress()
-			}
-		}
+		items := w.decode(msgs)
+		out <- fetched{items: items, stopKeepAlive: w.keepAlive(items)}
 	}
 }
 
