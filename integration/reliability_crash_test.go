@@ -213,7 +213,7 @@ func TestReliabilitySIGTERM(t *testing.T) {
 	require.True(t, f.isRecorded(events.PeekID(slow.Body)), "the batch in flight committed")
 	// With no worker left, a message delivered and not acknowledged would
 	// stay pending: none may.
-	require.Eventually(t, func() bool { return f.consumerInfo().NumAckPending == 0 }, 10*time.Second, 50*time.Millisecond,
+	require.Eventually(t, func() bool { return f.ackPending() == 0 }, 10*time.Second, 50*time.Millisecond,
 		"every message delivered before the stop was acknowledged")
 	require.Zero(t, f.redeliveries())
 

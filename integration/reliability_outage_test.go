@@ -232,8 +232,8 @@ type chaos struct {
 	extra   map[string]string
 	workers []*proc
 	all     []*proc // every worker process started, for the logs
-	deadAt  []int // step at which a killed worker comes back; -1 when it runs
-	cutTill int   // step at which the database comes back; -1 when it is up
+	deadAt  []int   // step at which a killed worker comes back; -1 when it runs
+	cutTill int     // step at which the database comes back; -1 when it is up
 	faults  map[string]int
 	start   time.Time
 }

@@ -51,6 +51,7 @@ type figures struct {
 	extra    []string // more name=value pairs
 }
 
+// newFigures starts the figures of a scenario that publishes msgs.
 func newFigures(scenario string, msgs []fleetsim.Message) *figures {
 	return &figures{scenario: scenario, start: time.Now(), messages: len(msgs), events: distinctEvents(msgs)}
 }
@@ -101,6 +102,22 @@ func (f *fleet) consumerInfo() *jetstream.ConsumerInfo {
 	return info
 }
 
+// ackPending is the number of messages delivered and not acknowledged,
+// or -1 when the broker does not answer (safe in Eventually conditions).
+func (f *fleet) ackPending() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := f.js.Consumer(ctx, f.names.Stream, f.names.Consumer)
+	if err != nil {
+		return -1
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return -1
+	}
+	return info.NumAckPending
+}
+
 // redeliveries is the number of deliveries beyond the first of each
 // message, as the broker counts them: each test's stream holds only its
 // own subjects, so the consumer's stream sequence is the number of
@@ -114,10 +131,18 @@ func (f *fleet) redeliveries() int64 {
 // counted as duplicates (same content or conflicting): the publishers'
 // copies plus the redeliveries that reached a commit.
 func (f *fleet) absorbed() int64 {
-	f.t.Helper()
+	return f.scalar("SELECT COALESCE(sum(duplicates + conflicts), 0)::int8 FROM tally.duplicates")
+}
+
+// scalar runs a query of one int8 on the fleet's database. It reports an
+// error with Errorf, not require, because require.Eventually conditions
+// call it from another goroutine, where FailNow must not be called.
+func (f *fleet) scalar(sql string, args ...any) int64 {
 	var n int64
-	require.NoError(f.t, f.store.Pool().QueryRow(context.Background(),
-		"SELECT COALESCE(sum(duplicates + conflicts), 0)::int8 FROM tally.duplicates").Scan(&n))
+	if err := f.store.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		f.t.Errorf("%s: %v", sql, err)
+		return -1
+	}
 	return n
 }
 
@@ -133,12 +158,7 @@ func publisherCopies(t testing.TB, msgs []fleetsim.Message) int64 {
 }
 
 // recorded is the number of events in the ledger.
-func (f *fleet) recorded() int64 {
-	f.t.Helper()
-	var n int64
-	require.NoError(f.t, f.store.Pool().QueryRow(context.Background(), "SELECT count(*) FROM tally.events").Scan(&n))
-	return n
-}
+func (f *fleet) recorded() int64 { return f.scalar("SELECT count(*) FROM tally.events") }
 
 // waitProgress waits until the ledger holds more than from events and
 // returns how long that took.
@@ -274,11 +294,7 @@ func (f *fleet) failEvent(id string) {
 
 // isRecorded reports whether event id is in the ledger.
 func (f *fleet) isRecorded(id string) bool {
-	f.t.Helper()
-	var ok bool
-	require.NoError(f.t, f.store.Pool().QueryRow(context.Background(),
-		"SELECT EXISTS (SELECT 1 FROM tally.events WHERE id = $1)", id).Scan(&ok))
-	return ok
+	return f.scalar("SELECT count(*) FROM tally.events WHERE id = $1", id) == 1
 }
 
 // carEvent returns a valid car.status_changed event of a car of its own.
