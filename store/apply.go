@@ -137,6 +137,14 @@ func (a *applier) lockGeneration(ctx context.Context) error {
 	if limit, ok := idleLimit(ctx); ok {
 		b.Queue("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", limit)
 	}
+	// Custom plans for every statement of the batch: the generic plan a
+	// prepared statement settles on after five runs is kept until the next
+	// ANALYZE, so one made while the tables were small (a new database,
+	// autovacuum off or not yet run) looked up entities and recorded copies
+	// with sequential scans for good: tally bench's freshness at 5,000
+	// events/s read 38 million booking rows in 20 s, p99 8.3 s. Planning
+	// each statement costs well under a millisecond per batch.
+	b.Queue("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
 	b.Queue("SELECT pg_advisory_xact_lock_shared($1)", generationLockKey)
 	b.Queue("SELECT gen, timezone, city_timezones FROM tally.generations WHERE state = 'current'").
 		QueryRow(func(row pgx.Row) error { return row.Scan(&a.gen.Gen, &tz, &cities) })
