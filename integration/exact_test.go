@@ -139,39 +139,7 @@ func (f *fleet) readViews() (oracle.Counters, time.Time, time.Duration) {
 			return err
 		})
 	require.NoError(f.t, err)
-	return countersOf(v), now, grace
-}
-
-// countersOf turns view rows into the oracle's form, leaving out rows that
-// dropped to zero (a missing row reads as zero).
-func countersOf(v store.Views) oracle.Counters {
-	c := oracle.New()
-	for _, r := range v.ActiveCars {
-		if r.Cars != 0 {
-			c.ActiveCars[r.City] = r.Cars
-		}
-	}
-	for _, r := range v.BookingsByStatus {
-		if r.Bookings != 0 {
-			c.BookingsByStatus[oracle.CityStatus{City: r.City, Status: r.Status}] = r.Bookings
-		}
-	}
-	for _, r := range v.DailyRevenue {
-		rev := oracle.Revenue{Gross: r.GrossMinor, Refunded: r.RefundedMinor, Payments: r.Payments, Refunds: r.Refunds}
-		if rev != (oracle.Revenue{}) {
-			c.DailyRevenue[oracle.RevenueKey{Day: r.Day.Format(oracle.DayLayout), City: r.City, Currency: r.Currency}] = rev
-		}
-	}
-	for _, r := range v.DailyBookings {
-		d := oracle.DailyBookings{Confirmed: r.Confirmed, Started: r.Started, Ended: r.Ended, Cancelled: r.Cancelled}
-		if d != (oracle.DailyBookings{}) {
-			c.DailyBookings[oracle.DayCity{Day: r.Day.Format(oracle.DayLayout), City: r.City}] = d
-		}
-	}
-	for _, r := range v.OverdueBookings {
-		c.Overdue[r.City] = oracle.Overdue{Bookings: r.Bookings, Oldest: r.OldestStartAt.UTC()}
-	}
-	return c
+	return oracle.FromViews(v), now, grace
 }
 
 // requireDeadLetters checks the dead letters by code, once each, in the

@@ -42,7 +42,7 @@ func (b *Bench) checkCounters(ctx context.Context, scenario string, st *store.St
 	if err != nil {
 		return fmt.Errorf("%s: %w", scenario, err)
 	}
-	diffs := countersOf(lc.Views).Diff(countersOf(lc.Recomputed))
+	diffs := oracle.FromViews(lc.Views).Diff(oracle.FromViews(lc.Recomputed))
 	if want != nil {
 		diffs = append(diffs, ledgerDiff(lc.ByType, want)...)
 	}
@@ -75,36 +75,4 @@ func ledgerDiff(byType map[string]int64, want *expected) []string {
 		out = append(out, fmt.Sprintf("ledger: %d events of unknown types, %d published", all-known, want.unknown))
 	}
 	return out
-}
-
-// countersOf turns view rows into the oracle's form, leaving out rows that
-// dropped to zero (a missing row reads as zero).
-func countersOf(v store.Views) oracle.Counters {
-	c := oracle.New()
-	for _, r := range v.ActiveCars {
-		if r.Cars != 0 {
-			c.ActiveCars[r.City] = r.Cars
-		}
-	}
-	for _, r := range v.BookingsByStatus {
-		if r.Bookings != 0 {
-			c.BookingsByStatus[oracle.CityStatus{City: r.City, Status: r.Status}] = r.Bookings
-		}
-	}
-	for _, r := range v.DailyRevenue {
-		rev := oracle.Revenue{Gross: r.GrossMinor, Refunded: r.RefundedMinor, Payments: r.Payments, Refunds: r.Refunds}
-		if rev != (oracle.Revenue{}) {
-			c.DailyRevenue[oracle.RevenueKey{Day: r.Day.Format(oracle.DayLayout), City: r.City, Currency: r.Currency}] = rev
-		}
-	}
-	for _, r := range v.DailyBookings {
-		d := oracle.DailyBookings{Confirmed: r.Confirmed, Started: r.Started, Ended: r.Ended, Cancelled: r.Cancelled}
-		if d != (oracle.DailyBookings{}) {
-			c.DailyBookings[oracle.DayCity{Day: r.Day.Format(oracle.DayLayout), City: r.City}] = d
-		}
-	}
-	for _, r := range v.OverdueBookings {
-		c.Overdue[r.City] = oracle.Overdue{Bookings: r.Bookings, Oldest: r.OldestStartAt.UTC()}
-	}
-	return c
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tallyhq/tally/events"
 	"github.com/tallyhq/tally/internal/fleetsim"
+	"github.com/tallyhq/tally/internal/oracle"
 	"github.com/tallyhq/tally/store"
 )
 
@@ -173,7 +174,7 @@ func (b *Bench) checkRaw(ctx context.Context, w *world) error {
 	if err != nil {
 		return err
 	}
-	if diffs := countersOf(raw).Diff(countersOf(views)); len(diffs) > 0 {
+	if diffs := oracle.FromViews(raw).Diff(oracle.FromViews(views)); len(diffs) > 0 {
 		return &CheckError{Scenario: Reads + " (raw tables against the views)", Differences: diffs}
 	}
 	b.report.check(Reads, "aggregates over the raw tables = the views")
