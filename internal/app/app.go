@@ -158,7 +158,7 @@ func (m *Main) consumerConfig() consumer.Config {
 	return consumer.Config{
 		Stream: c.Stream, Subjects: c.Subjects, Consumer: c.Consumer,
 		DLQStream: c.DLQStream, DLQSubject: c.DeadLetterSubject(), StreamMaxAge: c.StreamMaxAge,
-		BatchSize: c.BatchSize, BatchWait: c.BatchWait, AckWait: c.AckWait, ApplyTimeout: c.ApplyTimeout,
+		BatchSize: c.BatchSize, ApplyConcurrency: c.ApplyConcurrency, BatchWait: c.BatchWait, AckWait: c.AckWait, ApplyTimeout: c.ApplyTimeout,
 		ShutdownTimeout: c.ShutdownTimeout, ApplyAttempts: c.ApplyAttempts, MaxEventBytes: c.MaxEventBytes,
 	}
 }

@@ -71,6 +71,14 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"TALLY_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	PendingInterval time.Duration `env:"TALLY_PENDING_INTERVAL" envDefault:"2s"`
 
+	// ApplyConcurrency is how many batches a worker applies at once, each
+	// in its own transaction on its own connection, as that many workers
+	// would. Above 1, batches may commit out of stream order, so of two
+	// copies of an id with other content the later one may be recorded
+	// first (the contract allows it; one worker applying one batch at a
+	// time never does it).
+	ApplyConcurrency int `env:"TALLY_APPLY_CONCURRENCY" envDefault:"1"`
+
 	LogLevel  string `env:"TALLY_LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"TALLY_LOG_FORMAT" envDefault:"text"`
 
@@ -262,6 +270,8 @@ func (c *Config) validateTuning() error {
 	switch {
 	case c.BatchSize < 1 || c.BatchSize > 10000:
 		return bad("TALLY_BATCH_SIZE", "must be from 1 to 10000")
+	case c.ApplyConcurrency < 1 || c.ApplyConcurrency > 8:
+		return bad("TALLY_APPLY_CONCURRENCY", "must be from 1 to 8")
 	case c.BatchWait < time.Millisecond || c.BatchWait > 30*time.Second:
 		return bad("TALLY_BATCH_WAIT", "must be from 1ms to 30s")
 	case c.AckWait < time.Second:

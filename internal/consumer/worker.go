@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,7 @@ type Config struct {
 	DLQStream, DLQSubject        string
 	StreamMaxAge                 time.Duration
 	BatchSize                    int
+	ApplyConcurrency             int // batches applied at once; 0 means 1
 	BatchWait, AckWait           time.Duration
 	ApplyTimeout                 time.Duration
 	ShutdownTimeout              time.Duration
@@ -43,9 +45,9 @@ type Worker struct {
 	log     *slog.Logger
 	metrics *telemetry.Metrics
 	beat    atomic.Int64 // unix nanoseconds of the loop's last sign of life
-	// applying is set while a batch is applied: the fetches ahead of it
-	// are then no sign of life, or a stuck apply would look alive.
-	applying atomic.Bool
+	// applying counts the batches being applied: the fetches ahead of
+	// them are then no sign of life, or a stuck apply would look alive.
+	applying atomic.Int32
 }
 
 // NewWorker returns a worker for a consumer made by Setup.
@@ -78,14 +80,26 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stop()
 	batches := make(chan fetched) // unbuffered: one batch fetched ahead at most
 	go w.fetchAhead(ctx, batches)
+	var wg sync.WaitGroup
+	for range max(1, w.cfg.ApplyConcurrency) {
+		wg.Go(func() { w.applyAll(hard, batches) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// applyAll applies batches one after the other until they run out. With
+// ApplyConcurrency above 1, several run at once, as several workers
+// would: their transactions touch rows in one global order, so they wait
+// for each other on a shared row (a counter) rather than deadlock.
+func (w *Worker) applyAll(ctx context.Context, batches <-chan fetched) {
 	for b := range batches {
-		w.applying.Store(true)
-		w.process(hard, b.items)
+		w.applying.Add(1)
+		w.process(ctx, b.items)
 		b.stopKeepAlive()
-		w.applying.Store(false)
+		w.applying.Add(-1)
 		w.alive()
 	}
-	return nil
 }
 
 // fetched is a decoded batch, kept in progress at JetStream from its fetch
@@ -102,7 +116,7 @@ type fetched struct {
 func (w *Worker) fetchAhead(ctx context.Context, out chan<- fetched) {
 	defer close(out)
 	for attempt := 0; ctx.Err() == nil; {
-		if !w.applying.Load() {
+		if w.applying.Load() == 0 {
 			w.alive()
 		}
 		msgs, err := w.fetch()
