@@ -126,6 +126,30 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	return out, a.write(ctx, res, conflicts, &out)
 }
 
+// applySettingsSQL sets the planner for the apply transaction, whose
+// every statement looks up a batch's keys (at most a few thousand) in
+// tables that grow to millions of rows: index lookups in a nested loop are
+// always the right plan. Left to itself the planner read whole tables:
+//   - the generic plan a prepared statement settles on after five runs is
+//     kept until the next ANALYZE, so one made while the tables were small
+//     (a new database, autovacuum off or not yet run) looked up entities
+//     with sequential scans for good: tally bench's freshness at 5,000
+//     events/s read 38 million booking rows in 20 s, p99 8.3 s. Custom
+//     plans cost well under a millisecond per batch;
+//   - even custom plans chose a sequential scan and hash join for 700
+//     bookings out of 60,000 (random_page_cost 4 prices 700 index probes
+//     above reading the table): 20 ms per statement and growing with the
+//     table, which held catch-up near 19,000 events/s.
+// A statement with no index to use (the one-row freshness table) still
+// scans, at the cost the disabled plan carries, far above jit_above_cost:
+// JIT is off so that it does not spend 40 ms compiling a one-row update.
+// The settings are local to the transaction.
+const applySettingsSQL = `SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+    set_config('enable_seqscan', 'off', true),
+    set_config('enable_hashjoin', 'off', true),
+    set_config('enable_mergejoin', 'off', true),
+    set_config('jit', 'off', true)`
+
 // lockGeneration takes the generation lock shared (a swap waits for this
 // transaction) and then reads the current generation. The read must be a
 // statement of its own, after the lock: a statement's snapshot is taken
@@ -137,14 +161,7 @@ func (a *applier) lockGeneration(ctx context.Context) error {
 	if limit, ok := idleLimit(ctx); ok {
 		b.Queue("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", limit)
 	}
-	// Custom plans for every statement of the batch: the generic plan a
-	// prepared statement settles on after five runs is kept until the next
-	// ANALYZE, so one made while the tables were small (a new database,
-	// autovacuum off or not yet run) looked up entities and recorded copies
-	// with sequential scans for good: tally bench's freshness at 5,000
-	// events/s read 38 million booking rows in 20 s, p99 8.3 s. Planning
-	// each statement costs well under a millisecond per batch.
-	b.Queue("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+	b.Queue(applySettingsSQL)
 	b.Queue("SELECT pg_advisory_xact_lock_shared($1)", generationLockKey)
 	b.Queue("SELECT gen, timezone, city_timezones FROM tally.generations WHERE state = 'current'").
 		QueryRow(func(row pgx.Row) error { return row.Scan(&a.gen.Gen, &tz, &cities) })
