@@ -63,7 +63,7 @@ type Config struct {
 	RolePrefix string `env:"TALLY_ROLE_PREFIX" envDefault:"tally_"`
 
 	// Tuning.
-	BatchSize       int           `env:"TALLY_BATCH_SIZE" envDefault:"1000"`
+	BatchSize       int           `env:"TALLY_BATCH_SIZE" envDefault:"5000"`
 	BatchWait       time.Duration `env:"TALLY_BATCH_WAIT" envDefault:"100ms"`
 	AckWait         time.Duration `env:"TALLY_ACK_WAIT" envDefault:"30s"`
 	ApplyTimeout    time.Duration `env:"TALLY_APPLY_TIMEOUT" envDefault:"20s"`
