@@ -46,3 +46,20 @@ func TestStreamConfigFollowsTheContract(t *testing.T) {
 	require.Equal(t, -1, cc.MaxDeliver, "never give up on an event")
 	require.Equal(t, 50000, cc.MaxAckPending)
 }
+
+func TestForStreamDropsAFilterThatTakesTheWholeStream(t *testing.T) {
+	t.Parallel()
+	cc := ConsumerConfig(Config{Consumer: "tally", Subjects: "fleet.>", BatchSize: 10, AckWait: time.Minute})
+	require.Equal(t, "fleet.>", cc.FilterSubject)
+	require.Empty(t, ForStream(cc, []string{"fleet.>"}).FilterSubject, "the stream holds only tally's subjects")
+	require.Equal(t, "fleet.>", ForStream(cc, []string{"fleet.>", "billing.>"}).FilterSubject)
+	require.Equal(t, "fleet.>", ForStream(cc, []string{">"}).FilterSubject)
+}
+
+func TestSlowWhenFiltered(t *testing.T) {
+	t.Parallel()
+	for v, slow := range map[string]bool{"2.9.10": true, "2.9.25": true, "1.4.0": true, "2.10.0": false,
+		"2.15.2": false, "3.0.1": false, "": false, "dev": false} {
+		require.Equal(t, slow, SlowWhenFiltered(v), v)
+	}
+}
