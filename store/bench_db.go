@@ -33,6 +33,7 @@ type ServerInfo struct {
 	SynchronousCommit string
 	SharedBuffers     string
 	Autovacuum        string
+	MaxWALSize        string
 }
 
 // Server reads the server's version and the settings that bound the
@@ -40,9 +41,34 @@ type ServerInfo struct {
 func (s *Store) Server(ctx context.Context) (ServerInfo, error) {
 	var i ServerInfo
 	err := s.pool.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('synchronous_commit'),
-		current_setting('shared_buffers'), current_setting('autovacuum')`).
-		Scan(&i.Version, &i.SynchronousCommit, &i.SharedBuffers, &i.Autovacuum)
+		current_setting('shared_buffers'), current_setting('autovacuum'), current_setting('max_wal_size')`).
+		Scan(&i.Version, &i.SynchronousCommit, &i.SharedBuffers, &i.Autovacuum, &i.MaxWALSize)
 	return i, wrap(err, "read server settings")
+}
+
+// Checkpoint asks the server for a checkpoint and waits for it: a
+// benchmark starts its measurement with no checkpoint due. It needs a
+// superuser or the pg_checkpoint role.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, "CHECKPOINT")
+	return wrap(err, "checkpoint")
+}
+
+// Checkpoints returns how many checkpoints the server has started since
+// its statistics were reset: during a measurement, each one makes the
+// database write whole pages to the WAL again for a while.
+func (s *Store) Checkpoints(ctx context.Context) (int64, error) {
+	var version int
+	if err := s.pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		return 0, wrap(err, "read the server version")
+	}
+	q := "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+	if version >= 170000 {
+		q = "SELECT num_timed + num_requested FROM pg_stat_checkpointer"
+	}
+	var n int64
+	err := s.pool.QueryRow(ctx, q).Scan(&n)
+	return n, wrap(err, "count checkpoints")
 }
 
 // MaxPosition returns the position of the newest event the caller's

@@ -28,15 +28,19 @@ that it removes at the end, even on Ctrl-C. Workers run as child processes
 applies; their memory is read from /proc. Prints a table of figures and the
 targets they are held to.
 
-Scenarios (--scenarios, all by default; a full run takes about 45 minutes):
+Scenarios (--scenarios, all by default; a full run takes about an hour):
   catchup    --events messages (3% duplicates) already in the stream, one
-             worker drains them; the same for a one-transaction-per-event
-             consumer (--baseline-events of them), and the ratio
+             worker drains them, --catchup-runs times (the median counts);
+             the same for a one-transaction-per-event consumer
+             (--baseline-events of them), and the ratio
   freshness  --rates events/s for --rate-for each: publish to visible p50/p99/max
   reads      --read-events over --read-days applied; each view read whole,
              against aggregating raw tables and REFRESH MATERIALIZED VIEW
   rebuild    tally rebuild of those events
   soak       --soak-rate events/s for --soak: the worker's RSS stays flat
+
+Each measurement starts with a CHECKPOINT (when the role may ask for one)
+and the report says how many checkpoints fell into it.
 
 Every scenario checks the counters against a recomputation from the ledger
 and the simulator's totals; tally bench exits 1 when they differ. A missed
@@ -61,6 +65,7 @@ func benchFlags(f *pflag.FlagSet, o *bench.Options) {
 	f.IntVar(&o.Cities, "cities", o.Cities, "cities of the fleet (at most 8)")
 	f.IntVar(&o.Events, "events", o.Events, "catch-up: messages in the stream")
 	f.IntVar(&o.Workers, "workers", o.Workers, "catch-up: worker processes draining the stream")
+	f.IntVar(&o.CatchUpRuns, "catchup-runs", o.CatchUpRuns, "catch-up: drains measured, each on a stream of its own (the median counts)")
 	f.IntVar(&o.BaselineEvents, "baseline-events", o.BaselineEvents, "catch-up: messages the one-transaction-per-event baseline consumes (0: all)")
 	f.IntSliceVar(&o.Rates, "rates", o.Rates, "freshness: publish rates, events/s")
 	f.DurationVar(&o.RateFor, "rate-for", o.RateFor, "freshness: how long each rate is held")

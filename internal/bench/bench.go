@@ -43,6 +43,8 @@ type Bench struct {
 
 	mu       sync.Mutex
 	cleanups []cleanup
+
+	noCheckpoint bool // the server refused a CHECKPOINT: do not ask again
 }
 
 type cleanup struct {
@@ -148,12 +150,42 @@ func (b *Bench) describeMachine(ctx context.Context) error {
 		fmt.Sprintf("tally bench %s, %s, run %s (databases tally_bench_%s_*, streams TALLY_BENCH_%s_*)",
 			time.Now().Format(time.RFC3339), runtime.Version(), b.id, b.id, strings.ToUpper(b.id)),
 		fmt.Sprintf("machine: %d CPUs, %s memory, load average %.2f at start", runtime.NumCPU(), mib(memTotal()), loadAverage()),
-		fmt.Sprintf("PostgreSQL %s (synchronous_commit %s, shared_buffers %s, autovacuum %s)",
-			srv.Version, srv.SynchronousCommit, srv.SharedBuffers, srv.Autovacuum),
+		fmt.Sprintf("PostgreSQL %s (synchronous_commit %s, shared_buffers %s, max_wal_size %s, autovacuum %s)",
+			srv.Version, srv.SynchronousCommit, srv.SharedBuffers, srv.MaxWALSize, srv.Autovacuum),
 		fmt.Sprintf("NATS server %s", b.nc.ConnectedServerVersion()),
-		fmt.Sprintf("worker: TALLY_BATCH_SIZE=%d TALLY_BATCH_WAIT=%s; zones %s", c.BatchSize, c.BatchWait, c.Zones()),
+		fmt.Sprintf("worker: TALLY_BATCH_SIZE=%d TALLY_BATCH_WAIT=%s TALLY_APPLY_CONCURRENCY=%d; zones %s",
+			c.BatchSize, c.BatchWait, c.ApplyConcurrency, c.Zones()),
 	}
 	return nil
+}
+
+// settle starts a measurement with no checkpoint due: it asks the server
+// for one, so that the WAL the previous scenario wrote does not start one
+// in the middle of this one (for a while after a checkpoint begins, the
+// first change to each page writes the whole page to the WAL). It returns
+// a function that tells how many checkpoints began since, for the report.
+// Without the privilege to ask (superuser or pg_checkpoint), it says so
+// once and measures anyway.
+func (b *Bench) settle(ctx context.Context, w *world) func() string {
+	if err := w.store.Checkpoint(ctx); err != nil && !b.noCheckpoint {
+		b.noCheckpoint = true
+		b.logf("cannot ask for a checkpoint before measuring (%v): a checkpoint may fall into a measurement", err)
+	}
+	before, err := w.store.Checkpoints(ctx)
+	return func() string {
+		after, err2 := w.store.Checkpoints(ctx)
+		if err != nil || err2 != nil {
+			return "checkpoints unknown"
+		}
+		return plural(int(after-before), "checkpoint")
+	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // loadAverage returns the 1-minute load average, or -1 when unknown.

@@ -36,6 +36,7 @@ func (b *Bench) freshness(ctx context.Context, rate int) error {
 	next, stop := messages(sim)
 	defer stop()
 	pc := &pacer{js: b.js, prefix: w.prefix, rate: rate, next: next, exp: newExpected(), keep: true}
+	checkpoints := b.settle(ctx, w)
 	load := loadAverage()
 	b.logf("%s: publishing %d events/s for %s", name, rate, o.RateFor)
 	published, took, err := pc.run(ctx, o.RateFor)
@@ -66,7 +67,7 @@ func (b *Bench) freshness(ctx context.Context, rate int) error {
 	if err := b.checkCounters(ctx, name, w.store, pc.exp); err != nil {
 		return err
 	}
-	b.report.freshness(rate, float64(published)/took.Seconds(), lat, peak, o.PollInterval, load)
+	b.report.freshness(rate, float64(published)/took.Seconds(), lat, peak, o.PollInterval, checkpoints(), load)
 	return nil
 }
 

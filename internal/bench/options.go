@@ -33,6 +33,9 @@ type Options struct {
 	BaselineEvents int
 	// Workers is the number of worker processes that drain them.
 	Workers int
+	// CatchUpRuns is how many times the catch-up is measured, each on a
+	// stream and database of its own; the report gives the median.
+	CatchUpRuns int
 
 	// Rates are the freshness scenario's publish rates, events/s, each
 	// held for RateFor.
@@ -62,7 +65,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Scenarios: AllScenarios, Seed: 1, Cities: 8,
-		Events: 1_000_000, BaselineEvents: 50_000, Workers: 1,
+		Events: 1_000_000, BaselineEvents: 50_000, Workers: 1, CatchUpRuns: 3,
 		Rates: []int{5_000, 20_000}, RateFor: time.Minute, PollInterval: 5 * time.Millisecond,
 		ReadEvents: 10_000_000, ReadDays: 60, ReadSamples: 1000, RawSamples: 10, RefreshSamples: 3,
 		SoakFor: 30 * time.Minute, SoakRate: 5_000, SoakReference: 5 * time.Minute,
@@ -73,7 +76,7 @@ func DefaultOptions() Options {
 // show the benchmark works and its checks pass, not the machine's figures.
 func QuickOptions() Options {
 	o := DefaultOptions()
-	o.Events, o.BaselineEvents = 20_000, 1_000
+	o.Events, o.BaselineEvents, o.CatchUpRuns = 20_000, 1_000, 1
 	o.Rates, o.RateFor = []int{500, 2_000}, 2*time.Second
 	o.ReadEvents, o.ReadDays, o.ReadSamples, o.RawSamples, o.RefreshSamples = 50_000, 6, 50, 3, 1
 	o.SoakFor, o.SoakRate, o.SoakReference = 4*time.Second, 1_000, 2*time.Second
@@ -96,6 +99,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("baseline events must not be negative")
 	case o.Workers < 1 || o.Workers > 16:
 		return fmt.Errorf("workers must be from 1 to 16")
+	case o.CatchUpRuns < 1 || o.CatchUpRuns > 9:
+		return fmt.Errorf("catch-up runs must be from 1 to 9")
 	case o.ReadDays < 1 || o.ReadDays > 3650:
 		return fmt.Errorf("read days must be from 1 to 3650")
 	case o.RateFor <= 0 || o.SoakFor <= 0 || o.SoakReference <= 0 || o.SoakReference >= o.SoakFor:

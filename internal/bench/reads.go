@@ -214,6 +214,7 @@ func (b *Bench) rebuild(ctx context.Context, w *world, exp *expected) error {
 		return err
 	}
 	defer lock.Release()
+	checkpoints := b.settle(ctx, w)
 	load := loadAverage()
 	b.logf("%s: rebuilding from the ledger", Rebuild)
 	res, err := w.store.Rebuild(ctx, lock, store.RebuildOptions{Zones: g.Zones})
@@ -225,6 +226,6 @@ func (b *Bench) rebuild(ctx context.Context, w *world, exp *expected) error {
 	if err := b.checkCounters(ctx, Rebuild, w.store, exp); err != nil {
 		return err
 	}
-	b.report.rebuild(res.Events, res.Took, rate, load)
+	b.report.rebuild(res.Events, res.Took, rate, checkpoints(), load)
 	return nil
 }

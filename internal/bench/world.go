@@ -83,7 +83,8 @@ func (w *world) createStream(ctx context.Context) error {
 	if _, err := js.CreateStream(ctx, consumer.StreamConfig(cfg)); err != nil {
 		return fmt.Errorf("%s: create stream %s: %w", w.name, w.stream, err)
 	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, w.stream, consumer.ConsumerConfig(cfg)); err != nil {
+	cc := consumer.ForStream(consumer.ConsumerConfig(cfg), []string{w.subjects}) // as tally run makes it
+	if _, err := js.CreateOrUpdateConsumer(ctx, w.stream, cc); err != nil {
 		return fmt.Errorf("%s: create consumer: %w", w.name, err)
 	}
 	return nil
