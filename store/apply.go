@@ -140,6 +140,7 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 //     bookings out of 60,000 (random_page_cost 4 prices 700 index probes
 //     above reading the table): 20 ms per statement and growing with the
 //     table, which held catch-up near 19,000 events/s.
+//
 // A statement with no index to use (the one-row freshness table) still
 // scans, at the cost the disabled plan carries, far above jit_above_cost:
 // JIT is off so that it does not spend 40 ms compiling a one-row update.
