@@ -130,7 +130,7 @@ func (m *Main) openNATS(ctx context.Context) error {
 		return &config.Error{Name: "TALLY_NATS_URL", Msg: describeNATSError(err)}
 	}
 	if consumer.Filtered(cons) && consumer.SlowWhenFiltered(nc.ConnectedServerVersion()) {
-		m.Log.Warn("the stream holds other subjects too, so the consumer filters them; NATS before 2.10 "+
+		m.Log.Warn("the stream holds other subjects too, so the consumer filters them; NATS 2.9 "+
 			"serves a filtered consumer slowly while its state is read (tally's pending gauge, nats consumer info, "+
 			"exporters): expect catch-up far below the figures of docs/performance.md; upgrade NATS or give tally a stream of its own",
 			"stream", m.Config.Stream, "subjects", m.Config.Subjects, "nats_server", nc.ConnectedServerVersion())
