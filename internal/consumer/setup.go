@@ -28,15 +28,12 @@ func StreamConfig(cfg Config) jetstream.StreamConfig {
 // Setup makes sure the stream, the dead-letter stream and the durable
 // consumer exist. An existing stream is used as it is, never changed.
 func Setup(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Consumer, error) {
-	if err := ensureStream(ctx, js, StreamConfig(cfg)); err != nil {
+	s, err := ensureStream(ctx, js, StreamConfig(cfg))
+	if err != nil {
 		return nil, err
 	}
 	if err := ensureDLQ(ctx, js, cfg); err != nil {
 		return nil, err
-	}
-	s, err := js.Stream(ctx, cfg.Stream)
-	if err != nil {
-		return nil, fmt.Errorf("look up stream %q: %w", cfg.Stream, err)
 	}
 	cc := ForStream(ConsumerConfig(cfg), s.CachedInfo().Config.Subjects)
 	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, cc)
@@ -100,23 +97,26 @@ func ConsumerConfig(cfg Config) jetstream.ConsumerConfig {
 	}
 }
 
-func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
-	_, err := js.Stream(ctx, sc.Name)
+// ensureStream returns the stream named in sc, created with sc when missing.
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, sc.Name)
 	if err == nil {
-		return nil
+		return s, nil
 	}
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("look up stream %q: %w", sc.Name, err)
+		return nil, fmt.Errorf("look up stream %q: %w", sc.Name, err)
 	}
-	_, err = js.CreateStream(ctx, sc)
+	s, err = js.CreateStream(ctx, sc)
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
-		return nil // another worker created it first
+		// Another worker created it first.
+		s, err = js.Stream(ctx, sc.Name)
+		return s, wrap(err, "look up stream %q", sc.Name)
 	case errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeSubjectOverlap:
-		return overlapError(ctx, js, sc)
+		return nil, overlapError(ctx, js, sc)
 	}
-	return wrap(err, "create stream %q", sc.Name)
+	return s, wrap(err, "create stream %q", sc.Name)
 }
 
 // errCodeSubjectOverlap is nats-server's JSStreamSubjectOverlapErr, which
@@ -141,7 +141,7 @@ func overlapError(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 // of another deployment), and checks that an existing one takes it.
 func ensureDLQ(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	subject := cfg.DLQSubject
-	err := ensureStream(ctx, js, jetstream.StreamConfig{
+	s, err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:        cfg.DLQStream,
 		Description: "Messages tally could not use, with the reason in the Tally-Error header",
 		Subjects:    []string{subject},
@@ -151,10 +151,6 @@ func ensureDLQ(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	})
 	if err != nil {
 		return err
-	}
-	s, err := js.Stream(ctx, cfg.DLQStream)
-	if err != nil {
-		return fmt.Errorf("look up stream %q: %w", cfg.DLQStream, err)
 	}
 	for _, f := range s.CachedInfo().Config.Subjects {
 		if subjectMatches(f, subject) {
