@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -60,6 +61,9 @@ type Outcome struct {
 	LastEventAt        time.Time
 	// DuplicatesByType counts plain duplicates per type (for metrics).
 	DuplicatesByType map[events.Type]int
+	// EntityRaces is 1 when the batch was applied a second time because
+	// another transaction created one of its new entities first.
+	EntityRaces int
 }
 
 // Apply records a batch in one transaction: the events in the ledger (an
@@ -68,10 +72,29 @@ type Outcome struct {
 // counter deltas, duplicates, conflicts, dead letters and freshness. Rows
 // are touched in one global order so concurrent workers never deadlock.
 // On error nothing is recorded; the same batch may be applied again.
+//
+// The transaction is optimistic about entities it has not seen: it creates
+// their rows with their new state. When another transaction creates one of
+// them first (workers sharing a stream), it rolls back and applies the
+// batch again the cautious way, which cannot lose that race (see
+// lockCars); Outcome.EntityRaces counts that.
 func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
+	out, err := s.apply(ctx, b, false)
+	if errors.Is(err, errEntityRace) {
+		s.log.Debug("apply lost a race for a new entity, applying again with placeholder rows", "err", err)
+		out, err = s.apply(ctx, b, true)
+		out.EntityRaces = 1
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	return out, nil
+}
+
+func (s *Store) apply(ctx context.Context, b Batch, placeholders bool) (Outcome, error) {
 	var out Outcome
 	err := withTx(ctx, s.pool, func(tx pgx.Tx) error {
-		a := applier{tx: tx, zones: &s.zones}
+		a := applier{tx: tx, zones: &s.zones, placeholders: placeholders, hookBeforeWrite: s.testHookBeforeWrite}
 		var err error
 		out, err = a.run(ctx, b)
 		if err == nil {
@@ -79,10 +102,7 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
 		}
 		return err
 	})
-	if err != nil {
-		return Outcome{}, err
-	}
-	return out, nil
+	return out, err
 }
 
 type applier struct {
@@ -90,6 +110,14 @@ type applier struct {
 	zones *zoneCache
 	gen   Generation
 	q     *genQueries
+	// placeholders makes lockCars and lockBookings create a row for every
+	// new entity before locking (see lockCars).
+	placeholders bool
+	// knownCars and knownBookings are the entities whose rows exist and
+	// are locked; the write creates the others.
+	knownCars, knownBookings map[string]struct{}
+	// hookBeforeWrite is Store.testHookBeforeWrite.
+	hookBeforeWrite func(placeholders bool)
 }
 
 func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
@@ -123,6 +151,9 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 		return out, err
 	}
 	out.Applied, out.Ignored, out.LastEventAt = res.Applied, res.Ignored, res.LastEventAt
+	if a.hookBeforeWrite != nil {
+		a.hookBeforeWrite(a.placeholders)
+	}
 	return out, a.write(ctx, res, conflicts, &out)
 }
 

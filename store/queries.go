@@ -9,10 +9,10 @@ import (
 // the generation's schema (tally_gN, from an integer): values are always
 // bound parameters.
 type genQueries struct {
-	ensureCars, lockCars, writeCars             string
-	ensureBookings, lockBookings, writeBookings string
-	activeCars, bookingsByStatus                string
-	dailyRevenue, dailyBookings                 string
+	ensureCars, lockCars, insertCars, writeCars                 string
+	ensureBookings, lockBookings, insertBookings, writeBookings string
+	activeCars, bookingsByStatus                                string
+	dailyRevenue, dailyBookings                                 string
 }
 
 var queryCache sync.Map // int -> *genQueries
@@ -31,6 +31,11 @@ func buildQueries(s string) *genQueries {
 		ensureCars: fmt.Sprintf(`INSERT INTO %s.cars (car_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, s),
 		lockCars: fmt.Sprintf(`SELECT car_id, COALESCE(city, ''), COALESCE(status, ''), key_seq, key_at, COALESCE(key_id, '')
 			FROM %s.cars WHERE car_id = ANY($1) ORDER BY car_id FOR UPDATE`, s),
+		insertCars: fmt.Sprintf(`INSERT INTO %s.cars (car_id, city, status, key_seq, key_at, key_id, updated_at)
+			SELECT u.car_id, u.city, u.status, u.key_seq, u.key_at, u.key_id, clock_timestamp()
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::text[])
+				AS u(car_id, city, status, key_seq, key_at, key_id)
+			ON CONFLICT (car_id) DO NOTHING`, s),
 		writeCars: fmt.Sprintf(`UPDATE %s.cars AS c SET city = u.city, status = u.status, key_seq = u.key_seq,
 			key_at = u.key_at, key_id = u.key_id, updated_at = clock_timestamp()
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::text[])
@@ -40,6 +45,14 @@ func buildQueries(s string) *genQueries {
 		lockBookings: fmt.Sprintf(`SELECT booking_id, COALESCE(car_id, ''), COALESCE(city, ''), COALESCE(status, ''),
 				key_seq, key_at, COALESCE(key_id, ''), start_at, start_seq, start_key_at, COALESCE(start_key_id, '')
 			FROM %s.bookings WHERE booking_id = ANY($1) ORDER BY booking_id FOR UPDATE`, s),
+		insertBookings: fmt.Sprintf(`INSERT INTO %s.bookings (booking_id, car_id, city, status, key_seq, key_at, key_id,
+				start_at, start_seq, start_key_at, start_key_id, updated_at)
+			SELECT u.booking_id, u.car_id, u.city, u.status, u.key_seq, u.key_at, u.key_id,
+				u.start_at, u.start_seq, u.start_key_at, NULLIF(u.start_key_id, ''), clock_timestamp()
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::timestamptz[], $7::text[],
+					$8::timestamptz[], $9::int8[], $10::timestamptz[], $11::text[])
+				AS u(booking_id, car_id, city, status, key_seq, key_at, key_id, start_at, start_seq, start_key_at, start_key_id)
+			ON CONFLICT (booking_id) DO NOTHING`, s),
 		writeBookings: fmt.Sprintf(`UPDATE %s.bookings AS b SET car_id = u.car_id, city = u.city, status = u.status,
 				key_seq = u.key_seq, key_at = u.key_at, key_id = u.key_id, start_at = u.start_at,
 				start_seq = u.start_seq, start_key_at = u.start_key_at, start_key_id = NULLIF(u.start_key_id, ''),

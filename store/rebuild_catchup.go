@@ -108,8 +108,7 @@ func (r *rebuilder) applyToNew(ctx context.Context, tx pgx.Tx, evs []events.Even
 		return err
 	}
 	b := &pgx.Batch{}
-	a.queueCars(b, res.Cars)
-	a.queueBookings(b, res.Bookings)
+	a.queueEntities(b, res.Cars, res.Bookings)
 	a.queueDeltas(b, res.Deltas)
 	return wrap(tx.SendBatch(ctx, b).Close(), "write generation %d", r.gen)
 }

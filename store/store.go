@@ -14,6 +14,9 @@ type Store struct {
 	pool  *pgxpool.Pool
 	log   *slog.Logger
 	zones zoneCache
+	// testHookBeforeWrite, set by tests only, runs when an apply
+	// transaction has read its entities and is about to write.
+	testHookBeforeWrite func(placeholders bool)
 }
 
 // ErrNotMigrated is returned when the database has no tally schema or an

@@ -33,8 +33,7 @@ const updateFreshnessSQL = `UPDATE tally.freshness_state SET applied_at = clock_
 // freshness.
 func (a *applier) write(ctx context.Context, res aggregator.Result, conflicts []conflict, out *Outcome) error {
 	b := &pgx.Batch{}
-	a.queueCars(b, res.Cars)
-	a.queueBookings(b, res.Bookings)
+	a.queueEntities(b, res.Cars, res.Bookings)
 	queueConflicts(b, conflicts)
 	a.queueDeltas(b, res.Deltas)
 	queueDuplicates(b, out, conflicts)

@@ -210,6 +210,10 @@ func (w *Worker) observe(out store.Outcome, n int, took time.Duration) {
 		m.Events.WithLabelValues(telemetry.OutcomeDeadLettered).Add(float64(k))
 		m.DeadLetters.WithLabelValues(string(code)).Add(float64(k))
 	}
+	if out.EntityRaces > 0 {
+		// Not a failure: workers sharing a stream met the same new entity.
+		m.ApplyRetries.WithLabelValues("entity_race").Add(float64(out.EntityRaces))
+	}
 	m.Committed(time.Now(), out.LastEventAt)
 	for _, id := range out.ConflictIDs {
 		w.log.Warn("conflicting duplicate: same id, other content; the copy recorded first counts", "event_id", id)
