@@ -26,8 +26,9 @@ CREATE TABLE {{schema}}.bookings (
     start_key_id text COLLATE "C",
     updated_at   timestamptz
 ) WITH (fillfactor = 80);
--- Overdue bookings: few rows in a healthy fleet, so the view stays cheap.
-CREATE INDEX bookings_confirmed_start ON {{schema}}.bookings (start_at) WHERE status = 'confirmed';
+-- Overdue bookings: few rows in a healthy fleet, so the view stays cheap;
+-- with the city in the index, a vacuumed table answers from the index alone.
+CREATE INDEX bookings_confirmed_start ON {{schema}}.bookings (start_at) INCLUDE (city) WHERE status = 'confirmed';
 
 CREATE TABLE {{schema}}.active_cars (
     city       text PRIMARY KEY,

@@ -1,0 +1,65 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tallyhq/tally/aggregator"
+	"github.com/tallyhq/tally/store"
+)
+
+// TestOverdueBookingsReadFromTheIndexAlone checks that the partial index
+// behind tally.overdue_bookings carries the city, in a new database and in
+// one upgraded from schema version 4, so that a vacuumed bookings table
+// answers the view with an index-only scan.
+func TestOverdueBookingsReadFromTheIndexAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tb := setup(t)
+	start := time.Now().Add(-3 * time.Hour).UTC().Truncate(time.Second)
+	applyDrafts(t, tb.store, confirmed("b1", "c1", "paris", start), confirmed("b2", "c2", "berlin", start))
+
+	requireIndexOnly := func(when string) {
+		t.Helper()
+		var def string
+		require.NoError(t, tb.store.Pool().QueryRow(ctx,
+			"SELECT indexdef FROM pg_indexes WHERE schemaname = 'tally_g1' AND indexname = 'bookings_confirmed_start'").Scan(&def))
+		require.Contains(t, def, "INCLUDE (city)", when)
+		_, err := tb.store.Pool().Exec(ctx, "VACUUM ANALYZE tally_g1.bookings")
+		require.NoError(t, err)
+		conn, err := tb.store.Pool().Acquire(ctx)
+		require.NoError(t, err)
+		defer conn.Release()
+		// The table is tiny: make the planner show what it can do at scale.
+		_, err = conn.Exec(ctx, "SET enable_seqscan = off")
+		require.NoError(t, err)
+		defer func() { _, _ = conn.Exec(ctx, "RESET enable_seqscan") }()
+		rows, err := conn.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM tally.overdue_bookings")
+		require.NoError(t, err)
+		lines := ""
+		for rows.Next() {
+			var l string
+			require.NoError(t, rows.Scan(&l))
+			lines += l + "\n"
+		}
+		require.NoError(t, rows.Err())
+		require.Contains(t, lines, "Index Only Scan using bookings_confirmed_start", when)
+		require.Contains(t, lines, "Heap Fetches: 0", when)
+		v, err := tb.store.ReadViews(ctx)
+		require.NoError(t, err)
+		require.Len(t, v.OverdueBookings, 2, when)
+	}
+	requireIndexOnly("new database")
+
+	require.NoError(t, store.MigrateDownTo(ctx, tb.url, 4))
+	var def string
+	require.NoError(t, tb.store.Pool().QueryRow(ctx,
+		"SELECT indexdef FROM pg_indexes WHERE schemaname = 'tally_g1' AND indexname = 'bookings_confirmed_start'").Scan(&def))
+	require.NotContains(t, def, "INCLUDE", "version 4's index")
+	_, err := store.Migrate(ctx, tb.url, store.Settings{Zones: aggregator.UTC}, nil)
+	require.NoError(t, err)
+	requireIndexOnly("upgraded from version 4")
+}
