@@ -33,9 +33,11 @@ var errEntityRace = errors.New("another transaction created an entity of this ba
 // row version per new entity, about a sixth of a catch-up's time, which is
 // why it is not the first attempt.
 //
-// Either way rows are taken in one order, so workers do not deadlock:
-// cars, then bookings, in id order. The optimistic creations come after
-// all of that and wait for no one.
+// Workers do not deadlock: both ways take cars, then bookings, each in id
+// order; a placeholder attempt creates rows before locking them, an
+// optimistic one after locking everything, and its creations give up
+// rather than wait (see queueEntities), so the two orders cannot close a
+// cycle of waits.
 func (a *applier) lockCars(ctx context.Context, ids []string) (map[string]aggregator.CarState, error) {
 	a.knownCars = nil
 	if len(ids) == 0 {
