@@ -10,12 +10,11 @@ import (
 // MigrateDownTo rolls the schema at url back to version v, as a database
 // last migrated by an older tally would be.
 func MigrateDownTo(ctx context.Context, url string, v int64) error {
-	conn, err := pgx.Connect(ctx, url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return err
 	}
-	defer conn.Close(ctx)
-	db := stdlib.OpenDB(*conn.Config())
+	db := stdlib.OpenDB(*cfg)
 	defer db.Close()
 	p, err := newProvider(db, nil)
 	if err != nil {

@@ -24,10 +24,7 @@ func TestOverdueBookingsReadFromTheIndexAlone(t *testing.T) {
 
 	requireIndexOnly := func(when string) {
 		t.Helper()
-		var def string
-		require.NoError(t, tb.store.Pool().QueryRow(ctx,
-			"SELECT indexdef FROM pg_indexes WHERE schemaname = 'tally_g1' AND indexname = 'bookings_confirmed_start'").Scan(&def))
-		require.Contains(t, def, "INCLUDE (city)", when)
+		require.Contains(t, overdueIndex(t, tb.store), "INCLUDE (city)", when)
 		_, err := tb.store.Pool().Exec(ctx, "VACUUM ANALYZE tally_g1.bookings")
 		require.NoError(t, err)
 		conn, err := tb.store.Pool().Acquire(ctx)
@@ -55,11 +52,17 @@ func TestOverdueBookingsReadFromTheIndexAlone(t *testing.T) {
 	requireIndexOnly("new database")
 
 	require.NoError(t, store.MigrateDownTo(ctx, tb.url, 4))
-	var def string
-	require.NoError(t, tb.store.Pool().QueryRow(ctx,
-		"SELECT indexdef FROM pg_indexes WHERE schemaname = 'tally_g1' AND indexname = 'bookings_confirmed_start'").Scan(&def))
-	require.NotContains(t, def, "INCLUDE", "version 4's index")
+	require.NotContains(t, overdueIndex(t, tb.store), "INCLUDE", "version 4's index")
 	_, err := store.Migrate(ctx, tb.url, store.Settings{Zones: aggregator.UTC}, nil)
 	require.NoError(t, err)
 	requireIndexOnly("upgraded from version 4")
+}
+
+// overdueIndex returns the definition of generation 1's overdue index.
+func overdueIndex(t *testing.T, s *store.Store) string {
+	t.Helper()
+	var def string
+	require.NoError(t, s.Pool().QueryRow(context.Background(),
+		"SELECT indexdef FROM pg_indexes WHERE schemaname = 'tally_g1' AND indexname = 'bookings_confirmed_start'").Scan(&def))
+	return def
 }

@@ -17,11 +17,7 @@ import (
 // applyDrafts applies drafts as one batch.
 func applyDrafts(t *testing.T, s *store.Store, ds ...events.Draft) {
 	t.Helper()
-	evs := make([]events.Event, len(ds))
-	for i, d := range ds {
-		evs[i] = mustEvent(t, d)
-	}
-	_, err := s.Apply(context.Background(), store.Batch{Events: incoming(evs...)})
+	_, err := s.Apply(context.Background(), store.Batch{Events: incoming(drafted(t, ds)...)})
 	require.NoError(t, err)
 }
 
