@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tallyhq/tally/aggregator"
 	"github.com/tallyhq/tally/events"
@@ -64,6 +65,9 @@ type Outcome struct {
 	// EntityRaces is 1 when the batch was applied a second time because
 	// another transaction created one of its new entities first.
 	EntityRaces int
+	// LedgerRaces is 1 when the batch was applied a second time because
+	// another transaction recorded one of its events first.
+	LedgerRaces int
 }
 
 // Apply records a batch in one transaction: the events in the ledger (an
@@ -73,15 +77,24 @@ type Outcome struct {
 // are touched in one global order so concurrent workers never deadlock.
 // On error nothing is recorded; the same batch may be applied again.
 //
-// The transaction is optimistic about entities it has not seen: it creates
-// their rows with their new state. When another transaction creates one of
-// them first (workers sharing a stream), it rolls back and applies the
-// batch again the cautious way, which cannot lose that race (see
-// lockCars); Outcome.EntityRaces counts that.
+// The first attempt is optimistic about what other transactions are doing
+// at the same moment: it copies the events it has not found in the ledger
+// (COPY, which cannot skip an id that is there), and creates the rows of
+// the entities it has not seen with their new state. When another
+// transaction records one of those events or creates one of those
+// entities first (workers sharing a stream), it rolls back and applies the
+// batch again the cautious way, which cannot lose either race (see
+// recordEvents and lockCars); Outcome.LedgerRaces and Outcome.EntityRaces
+// count that.
 func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
 	out, err := s.apply(ctx, b, false)
-	if errors.Is(err, errEntityRace) {
-		s.log.Debug("apply lost a race for a new entity, applying again with placeholder rows", "err", err)
+	switch {
+	case errors.Is(err, errLedgerRace):
+		s.log.Debug("apply lost a race for an event, applying again the cautious way", "err", err)
+		out, err = s.apply(ctx, b, true)
+		out.LedgerRaces = 1
+	case errors.Is(err, errEntityRace):
+		s.log.Debug("apply lost a race for a new entity, applying again the cautious way", "err", err)
 		out, err = s.apply(ctx, b, true)
 		out.EntityRaces = 1
 	}
@@ -91,10 +104,10 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
 	return out, nil
 }
 
-func (s *Store) apply(ctx context.Context, b Batch, placeholders bool) (Outcome, error) {
+func (s *Store) apply(ctx context.Context, b Batch, cautious bool) (Outcome, error) {
 	var out Outcome
 	err := withTx(ctx, s.pool, func(tx pgx.Tx) error {
-		a := applier{tx: tx, zones: &s.zones, placeholders: placeholders, hookBeforeWrite: s.testHookBeforeWrite}
+		a := applier{tx: tx, zones: &s.zones, cautious: cautious, hookBeforeWrite: s.testHookBeforeWrite}
 		var err error
 		out, err = a.run(ctx, b)
 		if err == nil {
@@ -110,14 +123,15 @@ type applier struct {
 	zones *zoneCache
 	gen   Generation
 	q     *genQueries
-	// placeholders makes lockCars and lockBookings create a row for every
-	// new entity before locking (see lockCars).
-	placeholders bool
+	// cautious is the second attempt, after a lost race: recordEvents
+	// inserts with ON CONFLICT, and lockCars and lockBookings create a row
+	// for every new entity before locking.
+	cautious bool
 	// knownCars and knownBookings are the entities whose rows exist and
 	// are locked; the write creates the others.
 	knownCars, knownBookings map[string]struct{}
 	// hookBeforeWrite is Store.testHookBeforeWrite.
-	hookBeforeWrite func(placeholders bool)
+	hookBeforeWrite func(cautious bool)
 }
 
 func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
@@ -152,7 +166,7 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	}
 	out.Applied, out.Ignored, out.LastEventAt = res.Applied, res.Ignored, res.LastEventAt
 	if a.hookBeforeWrite != nil {
-		a.hookBeforeWrite(a.placeholders)
+		a.hookBeforeWrite(a.cautious)
 	}
 	return out, a.write(ctx, res, conflicts, &out)
 }
@@ -253,12 +267,103 @@ FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::text[], $
 ON CONFLICT (id) DO NOTHING
 RETURNING id`
 
-// recordEvents inserts the events into the ledger and returns the ids that
-// were not there before.
+// errLedgerRace is an optimistic apply losing a race for an event: another
+// transaction recorded one of the batch's ids after this one looked for
+// it. Store.Apply rolls back and applies the batch again the cautious way.
+var errLedgerRace = errors.New("another transaction recorded an event of this batch first")
+
+// eventColumns are the ledger columns an apply writes, in the order of
+// insertEventsSQL's arrays and of copyEvents' rows.
+var eventColumns = []string{"id", "type", "occurred_at", "seq", "entity", "city", "stream_seq", "body"}
+
+// recordEvents records the events (distinct ids, sorted) in the ledger and
+// returns the ids that were not there before.
+//
+// Optimistic (the first attempt), it looks the ids up and copies the
+// others in with COPY, which costs PostgreSQL about a quarter less per
+// event than an INSERT ... ON CONFLICT: rows go to the table a page at a
+// time, and no insertion is speculative. An id another transaction records
+// meanwhile makes the copy fail (it waits for that transaction first,
+// which cannot close a cycle: both insert in id order, before locking
+// anything else); that is errLedgerRace. Cautious (the second attempt), it
+// inserts with ON CONFLICT DO NOTHING, which waits for such a transaction
+// and then skips the id.
 func (a *applier) recordEvents(ctx context.Context, in []Incoming) (map[string]bool, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
+	if a.cautious {
+		return a.insertEvents(ctx, in)
+	}
+	return a.copyEvents(ctx, in)
+}
+
+// copyEvents is the optimistic recordEvents.
+func (a *applier) copyEvents(ctx context.Context, in []Incoming) (map[string]bool, error) {
+	ids := make([]string, len(in))
+	for i := range in {
+		ids[i] = in[i].Event.ID
+	}
+	rows, err := a.tx.Query(ctx, "SELECT id FROM tally.events WHERE id = ANY($1::text[])", ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up events: %w", err)
+	}
+	recorded := make(map[string]struct{})
+	var id string
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+		recorded[id] = struct{}{}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("look up events: %w", err)
+	}
+	isNew := make(map[string]bool, len(in)-len(recorded))
+	fresh := make([]*Incoming, 0, len(in)-len(recorded))
+	for i := range in {
+		if _, ok := recorded[in[i].Event.ID]; !ok {
+			fresh = append(fresh, &in[i])
+			isNew[in[i].Event.ID] = true
+		}
+	}
+	if len(fresh) == 0 {
+		return isNew, nil
+	}
+	row := make([]any, len(eventColumns)) // CopyFrom encodes each row before asking for the next
+	k := -1
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		if k++; k == len(fresh) {
+			return nil, nil
+		}
+		e := fresh[k]
+		ev := &e.Event
+		row[0], row[1], row[2], row[3] = ev.ID, string(ev.Type), ev.OccurredAt, nullIfZero(ev.Seq)
+		row[4], row[5], row[6], row[7] = nullIfZero(ev.EntityID()), nullIfZero(ev.City), int64(e.StreamSeq), ev.Body
+		return row, nil
+	})
+	n, err := a.tx.CopyFrom(ctx, pgx.Identifier{"tally", "events"}, eventColumns, src)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_pkey" { // unique_violation
+		return nil, fmt.Errorf("%w: %s", errLedgerRace, pgErr.Detail)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record events: %w", err)
+	}
+	if n != int64(len(fresh)) {
+		return nil, fmt.Errorf("record events: copied %d of %d", n, len(fresh))
+	}
+	return isNew, nil
+}
+
+// nullIfZero maps the zero value to NULL.
+func nullIfZero[T comparable](v T) any {
+	var zero T
+	if v == zero {
+		return nil
+	}
+	return v
+}
+
+// insertEvents is the cautious recordEvents.
+func (a *applier) insertEvents(ctx context.Context, in []Incoming) (map[string]bool, error) {
 	n := len(in)
 	ids, types, entities, cities := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ats, seqs, streamSeqs, bodies := make([]time.Time, n), make([]int64, n), make([]int64, n), make([][]byte, n)

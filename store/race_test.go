@@ -41,9 +41,9 @@ func TestApplyLosingARaceForANewEntityAppliesAgain(t *testing.T) {
 	reached, release := make(chan struct{}), make(chan struct{})
 	var attempts []bool
 	var mu sync.Mutex
-	store.SetHookBeforeWrite(tb.store, func(placeholders bool) {
+	store.SetHookBeforeWrite(tb.store, func(cautious bool) {
 		mu.Lock()
-		attempts = append(attempts, placeholders)
+		attempts = append(attempts, cautious)
 		firstCall := len(attempts) == 1
 		mu.Unlock()
 		if firstCall {
@@ -77,7 +77,7 @@ func TestApplyLosingARaceForANewEntityAppliesAgain(t *testing.T) {
 	require.Equal(t, 1, rep.Cars)
 	require.Equal(t, 1, res.out.EntityRaces, "the second batch must have lost the race and applied again")
 	require.Equal(t, 2, res.out.Applied)
-	require.Equal(t, []bool{false, false, true}, attempts, "the second batch, the first, then the second again with placeholders")
+	require.Equal(t, []bool{false, false, true}, attempts, "the second batch, the first, then the second again the cautious way")
 }
 
 func drafted(t *testing.T, ds []events.Draft) []events.Event {
@@ -138,4 +138,75 @@ func TestApplyDoesNotWaitForAnEntityBeingCreated(t *testing.T) {
 	rep, err := tb.store.Verify(ctx, store.VerifyOptions{})
 	require.NoError(t, err)
 	require.Empty(t, rep.Differences)
+}
+
+// TestApplyLosingARaceForAnEventAppliesAgain makes two transactions record
+// the same event: the second looks the id up while the first holds it
+// uncommitted, so its copy meets the first's row. It must wait for the
+// first, then, the first having committed, apply its batch again and count
+// the event as a duplicate, not a second time.
+func TestApplyLosingARaceForAnEventAppliesAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	shared := confirmed("b1", "c1", "paris", t0.Add(time.Hour))
+	first := []events.Draft{shared, car("c1", "paris", events.CarActive, 1, t0)}
+	second := []events.Draft{payment("p1", "paris", 1500, t0.Add(2*time.Hour)), shared}
+
+	want := setup(t)
+	applyDrafts(t, want.store, first...)
+	applyDrafts(t, want.store, second...)
+	wantViews := viewsWithoutTimes(t, want.store)
+
+	tb := setup(t)
+	reached, release := make(chan struct{}), make(chan struct{})
+	var attempts []bool
+	var mu sync.Mutex
+	store.SetHookBeforeWrite(tb.store, func(cautious bool) {
+		mu.Lock()
+		attempts = append(attempts, cautious)
+		firstCall := len(attempts) == 1
+		mu.Unlock()
+		if firstCall {
+			close(reached)
+			<-release
+		}
+	})
+
+	type result struct {
+		out store.Outcome
+		err error
+	}
+	firstDone, secondDone := make(chan result, 1), make(chan result, 1)
+	go func() {
+		out, err := tb.store.Apply(ctx, store.Batch{Events: incoming(drafted(t, first)...)})
+		firstDone <- result{out, err}
+	}()
+	<-reached // the first batch holds b1-c recorded and not committed
+	go func() {
+		out, err := tb.store.Apply(ctx, store.Batch{Events: incoming(drafted(t, second)...)})
+		secondDone <- result{out, err}
+	}()
+	require.Eventually(t, func() bool {
+		var waiting bool
+		err := tb.store.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'
+				AND query LIKE 'copy "tally"."events"%')`).Scan(&waiting)
+		return err == nil && waiting
+	}, 10*time.Second, 5*time.Millisecond, "the second batch's copy must wait for the first's uncommitted event")
+	close(release)
+	res1 := <-firstDone
+	require.NoError(t, res1.err)
+	require.Zero(t, res1.out.LedgerRaces, "the first batch met no race")
+	res := <-secondDone
+	require.NoError(t, res.err)
+
+	require.Equal(t, wantViews, viewsWithoutTimes(t, tb.store))
+	rep, err := tb.store.Verify(ctx, store.VerifyOptions{})
+	require.NoError(t, err)
+	require.Empty(t, rep.Differences, "counters and states must match a recomputation from the ledger")
+	require.Equal(t, 1, res.out.LedgerRaces, "the second batch must have lost the race and applied again")
+	require.Zero(t, res.out.EntityRaces)
+	require.Equal(t, 1, res.out.Applied, "the payment")
+	require.Equal(t, 1, res.out.Duplicates, "b1-c, recorded by the first batch")
+	require.Equal(t, []bool{false, true}, attempts, "the first batch, then the second the cautious way")
 }

@@ -210,9 +210,13 @@ func (w *Worker) observe(out store.Outcome, n int, took time.Duration) {
 		m.Events.WithLabelValues(telemetry.OutcomeDeadLettered).Add(float64(k))
 		m.DeadLetters.WithLabelValues(string(code)).Add(float64(k))
 	}
+	// Not failures: workers sharing a stream met the same new entity, or
+	// recorded the same event (published twice) at the same moment.
 	if out.EntityRaces > 0 {
-		// Not a failure: workers sharing a stream met the same new entity.
 		m.ApplyRetries.WithLabelValues("entity_race").Add(float64(out.EntityRaces))
+	}
+	if out.LedgerRaces > 0 {
+		m.ApplyRetries.WithLabelValues("ledger_race").Add(float64(out.LedgerRaces))
 	}
 	m.Committed(time.Now(), out.LastEventAt)
 	for _, id := range out.ConflictIDs {
