@@ -65,8 +65,9 @@ type Outcome struct {
 	// EntityRaces is 1 when the batch was applied a second time because
 	// another transaction created one of its new entities first.
 	EntityRaces int
-	// LedgerRaces is 1 when the batch was applied a second time because
-	// another transaction recorded one of its events first.
+	// LedgerRaces is 1 when the batch's events were recorded a second
+	// time, in the same transaction, because another transaction recorded
+	// one of them first (see recordEvents).
 	LedgerRaces int
 }
 
@@ -77,23 +78,15 @@ type Outcome struct {
 // are touched in one global order so concurrent workers never deadlock.
 // On error nothing is recorded; the same batch may be applied again.
 //
-// The first attempt is optimistic about what other transactions are doing
-// at the same moment: it copies the events it has not found in the ledger
-// (COPY, which cannot skip an id that is there), and creates the rows of
-// the entities it has not seen with their new state. When another
-// transaction records one of those events or creates one of those
-// entities first (workers sharing a stream), it rolls back and applies the
-// batch again the cautious way, which cannot lose either race (see
-// recordEvents and lockCars); Outcome.LedgerRaces and Outcome.EntityRaces
-// count that.
+// The events go in with COPY (see recordEvents). The first attempt is
+// optimistic about entities it has not seen: it creates their rows with
+// their new state. When another transaction creates one of them first
+// (workers sharing a stream), it rolls back and applies the batch again
+// the cautious way, which cannot lose that race (see lockCars);
+// Outcome.EntityRaces counts that.
 func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
 	out, err := s.apply(ctx, b, false)
-	switch {
-	case errors.Is(err, errLedgerRace):
-		s.log.Debug("apply lost a race for an event, applying again the cautious way", "err", err)
-		out, err = s.apply(ctx, b, true)
-		out.LedgerRaces = 1
-	case errors.Is(err, errEntityRace):
+	if errors.Is(err, errEntityRace) {
 		s.log.Debug("apply lost a race for a new entity, applying again the cautious way", "err", err)
 		out, err = s.apply(ctx, b, true)
 		out.EntityRaces = 1
@@ -123,9 +116,9 @@ type applier struct {
 	zones *zoneCache
 	gen   Generation
 	q     *genQueries
-	// cautious is the second attempt, after a lost race: recordEvents
-	// inserts with ON CONFLICT, and lockCars and lockBookings create a row
-	// for every new entity before locking.
+	// cautious is the second attempt, after a lost race for an entity:
+	// lockCars and lockBookings create a row for every new entity before
+	// locking.
 	cautious bool
 	// knownCars and knownBookings are the entities whose rows exist and
 	// are locked; the write creates the others.
@@ -140,9 +133,12 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	}
 	out := Outcome{Gen: a.gen.Gen}
 	first, later := splitByID(b.Events)
-	isNew, err := a.recordEvents(ctx, first)
+	isNew, raced, err := a.recordEvents(ctx, first)
 	if err != nil {
 		return out, err
+	}
+	if raced {
+		out.LedgerRaces = 1
 	}
 	if out.DeadLetteredByCode, err = a.recordDeadLetters(ctx, b.DeadLetters); err != nil {
 		return out, err
@@ -267,11 +263,6 @@ FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::text[], $
 ON CONFLICT (id) DO NOTHING
 RETURNING id`
 
-// errLedgerRace is an optimistic apply losing a race for an event: another
-// transaction recorded one of the batch's ids after this one looked for
-// it. Store.Apply rolls back and applies the batch again the cautious way.
-var errLedgerRace = errors.New("another transaction recorded an event of this batch first")
-
 // eventColumns are the ledger columns an apply writes, in the order of
 // insertEventsSQL's arrays and of copyEvents' rows.
 var eventColumns = []string{"id", "type", "occurred_at", "seq", "entity", "city", "stream_seq", "body"}
@@ -279,41 +270,53 @@ var eventColumns = []string{"id", "type", "occurred_at", "seq", "entity", "city"
 // recordEvents records the events (distinct ids, sorted) in the ledger and
 // returns the ids that were not there before.
 //
-// Optimistic (the first attempt), it looks the ids up and copies the
-// others in with COPY, which costs PostgreSQL about a quarter less per
-// event than an INSERT ... ON CONFLICT: rows go to the table a page at a
-// time, and no insertion is speculative. An id another transaction records
-// meanwhile makes the copy fail (it waits for that transaction first,
-// which cannot close a cycle: both insert in id order, before locking
-// anything else); that is errLedgerRace. Cautious (the second attempt), it
-// inserts with ON CONFLICT DO NOTHING, which waits for such a transaction
-// and then skips the id.
-func (a *applier) recordEvents(ctx context.Context, in []Incoming) (map[string]bool, error) {
+// It looks the ids up and copies the others in with COPY, which costs
+// PostgreSQL about a quarter less per event than INSERT ... ON CONFLICT:
+// rows go to the table a page at a time, and no insertion is speculative.
+// But COPY cannot skip an id: when another transaction records one of the
+// ids after the lookup (workers sharing a stream, an event published
+// twice), the copy waits for that transaction and then fails. recordEvents
+// then rolls back to a savepoint taken before the copy and inserts the
+// events with ON CONFLICT DO NOTHING, which skips the id (raced is true).
+// Neither way closes a cycle of waits: every transaction records its
+// events in id order, before it locks anything else.
+func (a *applier) recordEvents(ctx context.Context, in []Incoming) (isNew map[string]bool, raced bool, err error) {
 	if len(in) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
-	if a.cautious {
-		return a.insertEvents(ctx, in)
+	isNew, err = a.copyEvents(ctx, in)
+	if !errors.Is(err, errLedgerRace) {
+		return isNew, false, err
 	}
-	return a.copyEvents(ctx, in)
+	if _, err := a.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT record_events"); err != nil {
+		return nil, true, fmt.Errorf("record events: %w", err)
+	}
+	isNew, err = a.insertEvents(ctx, in)
+	return isNew, true, err
 }
 
-// copyEvents is the optimistic recordEvents.
+// errLedgerRace is copyEvents meeting an event another transaction
+// recorded after the lookup.
+var errLedgerRace = errors.New("another transaction recorded an event of this batch first")
+
+// copyEvents is recordEvents' first way.
 func (a *applier) copyEvents(ctx context.Context, in []Incoming) (map[string]bool, error) {
 	ids := make([]string, len(in))
 	for i := range in {
 		ids[i] = in[i].Event.ID
 	}
-	rows, err := a.tx.Query(ctx, "SELECT id FROM tally.events WHERE id = ANY($1::text[])", ids)
-	if err != nil {
-		return nil, fmt.Errorf("look up events: %w", err)
-	}
 	recorded := make(map[string]struct{})
+	b := &pgx.Batch{}
+	b.Queue("SAVEPOINT record_events")
 	var id string
-	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
-		recorded[id] = struct{}{}
-		return nil
-	}); err != nil {
+	b.Queue("SELECT id FROM tally.events WHERE id = ANY($1::text[])", ids).Query(func(rows pgx.Rows) error {
+		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+			recorded[id] = struct{}{}
+			return nil
+		})
+		return err
+	})
+	if err := a.tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("look up events: %w", err)
 	}
 	isNew := make(map[string]bool, len(in)-len(recorded))
@@ -350,6 +353,9 @@ func (a *applier) copyEvents(ctx context.Context, in []Incoming) (map[string]boo
 	if n != int64(len(fresh)) {
 		return nil, fmt.Errorf("record events: copied %d of %d", n, len(fresh))
 	}
+	if _, err := a.tx.Exec(ctx, "RELEASE SAVEPOINT record_events"); err != nil {
+		return nil, fmt.Errorf("record events: %w", err)
+	}
 	return isNew, nil
 }
 
@@ -362,7 +368,7 @@ func nullIfZero[T comparable](v T) any {
 	return v
 }
 
-// insertEvents is the cautious recordEvents.
+// insertEvents is recordEvents' second way.
 func (a *applier) insertEvents(ctx context.Context, in []Incoming) (map[string]bool, error) {
 	n := len(in)
 	ids, types, entities, cities := make([]string, n), make([]string, n), make([]string, n), make([]string, n)

@@ -20,7 +20,7 @@ func (s *Store) RestoreEvents(ctx context.Context, in []Incoming) (int, error) {
 		}
 		first, _ := splitByID(in)
 		a := applier{tx: tx}
-		isNew, err := a.recordEvents(ctx, first)
+		isNew, _, err := a.recordEvents(ctx, first)
 		n = len(isNew)
 		return err
 	})
