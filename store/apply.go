@@ -65,9 +65,8 @@ type Outcome struct {
 	// EntityRaces is 1 when the batch was applied a second time because
 	// another transaction created one of its new entities first.
 	EntityRaces int
-	// LedgerRaces is 1 when the batch's events were recorded a second
-	// time, in the same transaction, because another transaction recorded
-	// one of them first (see recordEvents).
+	// LedgerRaces is 1 when the batch was applied a second time because
+	// another transaction recorded one of its events first.
 	LedgerRaces int
 }
 
@@ -78,29 +77,54 @@ type Outcome struct {
 // are touched in one global order so concurrent workers never deadlock.
 // On error nothing is recorded; the same batch may be applied again.
 //
-// The events go in with COPY (see recordEvents). The first attempt is
-// optimistic about entities it has not seen: it creates their rows with
-// their new state. When another transaction creates one of them first
-// (workers sharing a stream), it rolls back and applies the batch again
-// the cautious way, which cannot lose that race (see lockCars);
-// Outcome.EntityRaces counts that.
+// The first attempt is optimistic about what other transactions do at the
+// same moment: it copies the events it did not find in the ledger (see
+// recordEvents), and creates the rows of the entities it has not seen with
+// their new state (see lockCars). When another transaction records one of
+// those events or creates one of those entities first (workers sharing a
+// stream), it rolls back and applies the batch again, recording its events
+// or creating its entities the cautious way, which cannot lose that race.
+// Outcome.LedgerRaces and Outcome.EntityRaces count that. The retries
+// happen in new transactions, never after a savepoint: a ledger row's xmin
+// must be its transaction's own id, which snapshots' covers rely on
+// (docs/snapshots.md).
 func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
-	out, err := s.apply(ctx, b, false)
-	if errors.Is(err, errEntityRace) {
-		s.log.Debug("apply lost a race for a new entity, applying again the cautious way", "err", err)
-		out, err = s.apply(ctx, b, true)
-		out.EntityRaces = 1
+	var mode applyMode
+	var races Outcome
+	for {
+		out, err := s.apply(ctx, b, mode)
+		switch {
+		case errors.Is(err, errLedgerRace) && !mode.insertEvents:
+			s.log.Debug("apply lost a race for an event, applying again with ON CONFLICT", "err", err)
+			mode.insertEvents, races.LedgerRaces = true, 1
+			continue
+		case errors.Is(err, errEntityRace) && !mode.placeholders:
+			s.log.Debug("apply lost a race for a new entity, applying again with placeholder rows", "err", err)
+			mode.placeholders, races.EntityRaces = true, 1
+			continue
+		case err != nil:
+			return Outcome{}, err
+		}
+		out.LedgerRaces, out.EntityRaces = races.LedgerRaces, races.EntityRaces
+		return out, nil
 	}
-	if err != nil {
-		return Outcome{}, err
-	}
-	return out, nil
 }
 
-func (s *Store) apply(ctx context.Context, b Batch, cautious bool) (Outcome, error) {
+// applyMode says which of an apply's steps are done the cautious way, after
+// a lost race.
+type applyMode struct {
+	// insertEvents makes recordEvents insert with ON CONFLICT DO NOTHING
+	// rather than copy.
+	insertEvents bool
+	// placeholders makes lockCars and lockBookings create a row for every
+	// new entity before locking.
+	placeholders bool
+}
+
+func (s *Store) apply(ctx context.Context, b Batch, mode applyMode) (Outcome, error) {
 	var out Outcome
 	err := withTx(ctx, s.pool, func(tx pgx.Tx) error {
-		a := applier{tx: tx, zones: &s.zones, cautious: cautious, hookBeforeWrite: s.testHookBeforeWrite}
+		a := applier{tx: tx, zones: &s.zones, mode: mode, hookBeforeWrite: s.testHookBeforeWrite}
 		var err error
 		out, err = a.run(ctx, b)
 		if err == nil {
@@ -116,15 +140,12 @@ type applier struct {
 	zones *zoneCache
 	gen   Generation
 	q     *genQueries
-	// cautious is the second attempt, after a lost race for an entity:
-	// lockCars and lockBookings create a row for every new entity before
-	// locking.
-	cautious bool
+	mode  applyMode
 	// knownCars and knownBookings are the entities whose rows exist and
 	// are locked; the write creates the others.
 	knownCars, knownBookings map[string]struct{}
 	// hookBeforeWrite is Store.testHookBeforeWrite.
-	hookBeforeWrite func(cautious bool)
+	hookBeforeWrite func(placeholders bool)
 }
 
 func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
@@ -133,12 +154,9 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	}
 	out := Outcome{Gen: a.gen.Gen}
 	first, later := splitByID(b.Events)
-	isNew, raced, err := a.recordEvents(ctx, first)
+	isNew, err := a.recordEvents(ctx, first)
 	if err != nil {
 		return out, err
-	}
-	if raced {
-		out.LedgerRaces = 1
 	}
 	if out.DeadLetteredByCode, err = a.recordDeadLetters(ctx, b.DeadLetters); err != nil {
 		return out, err
@@ -162,7 +180,7 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	}
 	out.Applied, out.Ignored, out.LastEventAt = res.Applied, res.Ignored, res.LastEventAt
 	if a.hookBeforeWrite != nil {
-		a.hookBeforeWrite(a.cautious)
+		a.hookBeforeWrite(a.mode.placeholders)
 	}
 	return out, a.write(ctx, res, conflicts, &out)
 }
@@ -275,48 +293,41 @@ var eventColumns = []string{"id", "type", "occurred_at", "seq", "entity", "city"
 // rows go to the table a page at a time, and no insertion is speculative.
 // But COPY cannot skip an id: when another transaction records one of the
 // ids after the lookup (workers sharing a stream, an event published
-// twice), the copy waits for that transaction and then fails. recordEvents
-// then rolls back to a savepoint taken before the copy and inserts the
-// events with ON CONFLICT DO NOTHING, which skips the id (raced is true).
-// Neither way closes a cycle of waits: every transaction records its
+// twice), the copy waits for that transaction and then fails with
+// errLedgerRace. Store.Apply then applies the batch again with
+// mode.insertEvents: an INSERT ... ON CONFLICT DO NOTHING, which skips the
+// id. Neither way closes a cycle of waits: every transaction records its
 // events in id order, before it locks anything else.
-func (a *applier) recordEvents(ctx context.Context, in []Incoming) (isNew map[string]bool, raced bool, err error) {
+func (a *applier) recordEvents(ctx context.Context, in []Incoming) (map[string]bool, error) {
 	if len(in) == 0 {
-		return nil, false, nil
+		return nil, nil
 	}
-	isNew, err = a.copyEvents(ctx, in)
-	if !errors.Is(err, errLedgerRace) {
-		return isNew, false, err
+	if a.mode.insertEvents {
+		return a.insertEvents(ctx, in)
 	}
-	if _, err := a.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT record_events"); err != nil {
-		return nil, true, fmt.Errorf("record events: %w", err)
-	}
-	isNew, err = a.insertEvents(ctx, in)
-	return isNew, true, err
+	return a.copyEvents(ctx, in)
 }
 
 // errLedgerRace is copyEvents meeting an event another transaction
 // recorded after the lookup.
 var errLedgerRace = errors.New("another transaction recorded an event of this batch first")
 
-// copyEvents is recordEvents' first way.
+// copyEvents is recordEvents without mode.insertEvents.
 func (a *applier) copyEvents(ctx context.Context, in []Incoming) (map[string]bool, error) {
 	ids := make([]string, len(in))
 	for i := range in {
 		ids[i] = in[i].Event.ID
 	}
+	rows, err := a.tx.Query(ctx, "SELECT id FROM tally.events WHERE id = ANY($1::text[])", ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up events: %w", err)
+	}
 	recorded := make(map[string]struct{})
-	b := &pgx.Batch{}
-	b.Queue("SAVEPOINT record_events")
 	var id string
-	b.Queue("SELECT id FROM tally.events WHERE id = ANY($1::text[])", ids).Query(func(rows pgx.Rows) error {
-		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
-			recorded[id] = struct{}{}
-			return nil
-		})
-		return err
-	})
-	if err := a.tx.SendBatch(ctx, b).Close(); err != nil {
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+		recorded[id] = struct{}{}
+		return nil
+	}); err != nil {
 		return nil, fmt.Errorf("look up events: %w", err)
 	}
 	isNew := make(map[string]bool, len(in)-len(recorded))
@@ -353,9 +364,6 @@ func (a *applier) copyEvents(ctx context.Context, in []Incoming) (map[string]boo
 	if n != int64(len(fresh)) {
 		return nil, fmt.Errorf("record events: copied %d of %d", n, len(fresh))
 	}
-	if _, err := a.tx.Exec(ctx, "RELEASE SAVEPOINT record_events"); err != nil {
-		return nil, fmt.Errorf("record events: %w", err)
-	}
 	return isNew, nil
 }
 
@@ -368,7 +376,7 @@ func nullIfZero[T comparable](v T) any {
 	return v
 }
 
-// insertEvents is recordEvents' second way.
+// insertEvents is recordEvents with mode.insertEvents.
 func (a *applier) insertEvents(ctx context.Context, in []Incoming) (map[string]bool, error) {
 	n := len(in)
 	ids, types, entities, cities := make([]string, n), make([]string, n), make([]string, n), make([]string, n)

@@ -15,7 +15,7 @@ import (
 // errEntityRace is an apply transaction losing a race: a car or booking
 // it read as unknown was created by another transaction before it could
 // create it, so it folded the batch from the wrong prior state. Store.Apply
-// rolls back and applies the batch again the cautious way.
+// rolls back and applies the batch again with placeholders.
 var errEntityRace = errors.New("another transaction created an entity of this batch first")
 
 // lockCars locks and reads, in id order, the rows of the cars that exist; a
@@ -27,7 +27,7 @@ var errEntityRace = errors.New("another transaction created an entity of this ba
 // if another transaction has created one meanwhile, or is creating or
 // updating it (it does not wait: see queueEntities).
 //
-// Cautious (the second attempt), it first makes sure a row exists
+// With placeholders (after a lost race), it first makes sure a row exists
 // for every car, so that two workers meeting a new car queue on one row:
 // this cannot lose the race. It costs a row, an index entry and a second
 // row version per new entity, about a sixth of a catch-up's time, which is
@@ -43,7 +43,7 @@ func (a *applier) lockCars(ctx context.Context, ids []string) (map[string]aggreg
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	if a.cautious {
+	if a.mode.placeholders {
 		if _, err := a.tx.Exec(ctx, a.q.ensureCars, ids); err != nil {
 			return nil, fmt.Errorf("create car rows: %w", err)
 		}
@@ -73,7 +73,7 @@ func (a *applier) lockBookings(ctx context.Context, ids []string) (map[string]ag
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	if a.cautious {
+	if a.mode.placeholders {
 		if _, err := a.tx.Exec(ctx, a.q.ensureBookings, ids); err != nil {
 			return nil, fmt.Errorf("create booking rows: %w", err)
 		}

@@ -1,9 +1,9 @@
 package store
 
 // SetHookBeforeWrite makes s's apply transactions call hook when they have
-// read their entities and are about to write (cautious says whether it
-// is the second attempt, after a lost race). Set it before s applies
+// read their entities and are about to write (placeholders says whether
+// it creates placeholder rows, after a lost race for an entity). Set it before s applies
 // anything.
-func SetHookBeforeWrite(s *Store, hook func(cautious bool)) {
+func SetHookBeforeWrite(s *Store, hook func(placeholders bool)) {
 	s.testHookBeforeWrite = hook
 }

@@ -41,9 +41,9 @@ func TestApplyLosingARaceForANewEntityAppliesAgain(t *testing.T) {
 	reached, release := make(chan struct{}), make(chan struct{})
 	var attempts []bool
 	var mu sync.Mutex
-	store.SetHookBeforeWrite(tb.store, func(cautious bool) {
+	store.SetHookBeforeWrite(tb.store, func(placeholders bool) {
 		mu.Lock()
-		attempts = append(attempts, cautious)
+		attempts = append(attempts, placeholders)
 		firstCall := len(attempts) == 1
 		mu.Unlock()
 		if firstCall {
@@ -77,7 +77,7 @@ func TestApplyLosingARaceForANewEntityAppliesAgain(t *testing.T) {
 	require.Equal(t, 1, rep.Cars)
 	require.Equal(t, 1, res.out.EntityRaces, "the second batch must have lost the race and applied again")
 	require.Equal(t, 2, res.out.Applied)
-	require.Equal(t, []bool{false, false, true}, attempts, "the second batch, the first, then the second again the cautious way")
+	require.Equal(t, []bool{false, false, true}, attempts, "the second batch, the first, then the second again with placeholders")
 }
 
 func drafted(t *testing.T, ds []events.Draft) []events.Event {
@@ -140,12 +140,12 @@ func TestApplyDoesNotWaitForAnEntityBeingCreated(t *testing.T) {
 	require.Empty(t, rep.Differences)
 }
 
-// TestApplyLosingARaceForAnEventRecordsAgain makes two transactions record
+// TestApplyLosingARaceForAnEventAppliesAgain makes two transactions record
 // the same event: the second looks the id up while the first holds it
 // uncommitted, so its copy meets the first's row. It must wait for the
-// first, then, the first having committed, record its events again and
-// count the event as a duplicate, not a second time.
-func TestApplyLosingARaceForAnEventRecordsAgain(t *testing.T) {
+// first, then, the first having committed, apply its batch again and count
+// the event as a duplicate, not a second time.
+func TestApplyLosingARaceForAnEventAppliesAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	shared := confirmed("b1", "c1", "paris", t0.Add(time.Hour))
@@ -161,9 +161,9 @@ func TestApplyLosingARaceForAnEventRecordsAgain(t *testing.T) {
 	reached, release := make(chan struct{}), make(chan struct{})
 	var attempts []bool
 	var mu sync.Mutex
-	store.SetHookBeforeWrite(tb.store, func(cautious bool) {
+	store.SetHookBeforeWrite(tb.store, func(placeholders bool) {
 		mu.Lock()
-		attempts = append(attempts, cautious)
+		attempts = append(attempts, placeholders)
 		firstCall := len(attempts) == 1
 		mu.Unlock()
 		if firstCall {
@@ -204,9 +204,10 @@ func TestApplyLosingARaceForAnEventRecordsAgain(t *testing.T) {
 	rep, err := tb.store.Verify(ctx, store.VerifyOptions{})
 	require.NoError(t, err)
 	require.Empty(t, rep.Differences, "counters and states must match a recomputation from the ledger")
-	require.Equal(t, 1, res.out.LedgerRaces, "the second batch must have lost the race and recorded its events again")
+	require.Equal(t, 1, res.out.LedgerRaces, "the second batch must have lost the race and applied again")
 	require.Zero(t, res.out.EntityRaces)
 	require.Equal(t, 1, res.out.Applied, "the payment")
 	require.Equal(t, 1, res.out.Duplicates, "b1-c, recorded by the first batch")
-	require.Equal(t, []bool{false, false}, attempts, "each batch went on in its first transaction")
+	require.Equal(t, []bool{false, false}, attempts,
+		"the first batch, then the second's second attempt (its first stopped at the copy), neither with placeholders")
 }

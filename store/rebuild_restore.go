@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -12,15 +13,26 @@ import (
 // holds the generation lock shared like an apply transaction, so that a
 // rebuild's watermark covers what it records; it changes no counter: a
 // rebuild counts the restored events.
+//
+// Like Apply, it copies the events in, and records them again with ON
+// CONFLICT in a new transaction if a worker recorded one of them meanwhile.
 func (s *Store) RestoreEvents(ctx context.Context, in []Incoming) (int, error) {
+	first, _ := splitByID(in)
+	n, err := s.restoreEvents(ctx, first, applyMode{})
+	if errors.Is(err, errLedgerRace) {
+		n, err = s.restoreEvents(ctx, first, applyMode{insertEvents: true})
+	}
+	return n, err
+}
+
+func (s *Store) restoreEvents(ctx context.Context, first []Incoming, mode applyMode) (int, error) {
 	var n int
 	err := withTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", generationLockKey); err != nil {
 			return fmt.Errorf("take the generation lock: %w", err)
 		}
-		first, _ := splitByID(in)
-		a := applier{tx: tx}
-		isNew, _, err := a.recordEvents(ctx, first)
+		a := applier{tx: tx, mode: mode}
+		isNew, err := a.recordEvents(ctx, first)
 		n = len(isNew)
 		return err
 	})

@@ -16,7 +16,7 @@ type Store struct {
 	zones zoneCache
 	// testHookBeforeWrite, set by tests only, runs when an apply
 	// transaction has read its entities and is about to write.
-	testHookBeforeWrite func(cautious bool)
+	testHookBeforeWrite func(placeholders bool)
 }
 
 // ErrNotMigrated is returned when the database has no tally schema or an
