@@ -3,6 +3,8 @@ package aggregator
 import (
 	"cmp"
 	"time"
+
+	"github.com/tallyhq/tally/events"
 )
 
 // Deltas are the changes a batch makes to the counters: one entry per row,
@@ -13,11 +15,12 @@ type Deltas struct {
 	BookingsByStatus []BookingsByStatus
 	DailyRevenue     []DailyRevenue
 	DailyBookings    []DailyBookings
+	ConfirmedStarts  []ConfirmedStarts
 }
 
 // Empty reports whether the deltas change no counter.
 func (d Deltas) Empty() bool {
-	return len(d.ActiveCars)+len(d.BookingsByStatus)+len(d.DailyRevenue)+len(d.DailyBookings) == 0
+	return len(d.ActiveCars)+len(d.BookingsByStatus)+len(d.DailyRevenue)+len(d.DailyBookings)+len(d.ConfirmedStarts) == 0
 }
 
 // ActiveCars is a change to tally.active_cars.
@@ -53,6 +56,26 @@ type DailyBookings struct {
 	Started   int64
 	Ended     int64
 	Cancelled int64
+}
+
+// ConfirmedStarts is a change to the count of bookings still confirmed
+// whose start falls on Day (a UTC day, as its midnight), by city: what
+// tally.overdue_bookings sums for the days before today's, so that it reads
+// a row per day instead of a row per booking.
+type ConfirmedStarts struct {
+	Day      time.Time
+	City     string
+	Bookings int64
+}
+
+// StartDay is the UTC day of a start, as its midnight: the key of
+// ConfirmedStarts.
+func StartDay(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
+
+// Pending reports whether the booking counts in ConfirmedStarts: still
+// confirmed, with a start.
+func (b BookingState) Pending() bool {
+	return b.Status == events.StatusConfirmed && !b.StartAt.IsZero()
 }
 
 func compareRevenue(a, b DailyRevenue) int {

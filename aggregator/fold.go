@@ -93,6 +93,7 @@ type folder struct {
 	byStatus map[statusKey]int64
 	revenue  map[revenueKey]*DailyRevenue
 	daily    map[dayCity]*DailyBookings
+	starts   map[dayCity]int64
 	err      error
 }
 
@@ -105,6 +106,7 @@ func newFolder(z Zones) *folder {
 		byStatus: map[statusKey]int64{},
 		revenue:  map[revenueKey]*DailyRevenue{},
 		daily:    map[dayCity]*DailyBookings{},
+		starts:   map[dayCity]int64{},
 	}
 }
 
@@ -197,6 +199,18 @@ func (f *folder) bookingMoved(old, cur BookingState) {
 	if cur.Status != "" {
 		f.addStatus(statusKey{cur.City, cur.Status}, 1)
 	}
+	if old.Pending() {
+		f.addStart(dayCity{StartDay(old.StartAt), old.City}, -1)
+	}
+	if cur.Pending() {
+		f.addStart(dayCity{StartDay(cur.StartAt), cur.City}, 1)
+	}
+}
+
+func (f *folder) addStart(k dayCity, d int64) {
+	v := f.starts[k]
+	f.check(addTo(&v, d))
+	f.starts[k] = v
 }
 
 func (f *folder) add(k string, d int64) {
@@ -258,5 +272,13 @@ func (f *folder) deltas() Deltas {
 		d.DailyBookings = append(d.DailyBookings, *r)
 	}
 	slices.SortFunc(d.DailyBookings, compareDaily)
+	for k, n := range f.starts {
+		if n != 0 {
+			d.ConfirmedStarts = append(d.ConfirmedStarts, ConfirmedStarts{Day: k.Day, City: k.City, Bookings: n})
+		}
+	}
+	slices.SortFunc(d.ConfirmedStarts, func(a, b ConfirmedStarts) int {
+		return cmp.Or(a.Day.Compare(b.Day), cmp.Compare(a.City, b.City))
+	})
 	return d
 }

@@ -91,6 +91,25 @@ func checkScenario(t *testing.T, pick chooser) {
 	got.Overdue = s.overdue(now.Add(-grace))
 	require.Empty(t, got.Diff(want), "scenario:\n%s", describe(s.received))
 	requireStatesMatch(t, s, s.received)
+	require.Equal(t, pendingStarts(s.bookings), s.starts,
+		"summed ConfirmedStarts deltas must count the confirmed bookings by start day; scenario:\n%s", describe(s.received))
+}
+
+type startKey struct {
+	day  string
+	city string
+}
+
+// pendingStarts counts the bookings still confirmed by UTC start day and
+// city, from their states.
+func pendingStarts(bookings map[string]aggregator.BookingState) map[startKey]int64 {
+	out := map[startKey]int64{}
+	for _, b := range bookings {
+		if b.Status == events.StatusConfirmed && !b.StartAt.IsZero() {
+			out[startKey{b.StartAt.UTC().Format(time.DateOnly), b.City}]++
+		}
+	}
+	return out
 }
 
 // fakeStore does what the store does around Fold: it drops the copies of
@@ -102,6 +121,7 @@ type fakeStore struct {
 	cars     map[string]aggregator.CarState
 	bookings map[string]aggregator.BookingState
 	counters oracle.Counters
+	starts   map[startKey]int64 // the summed ConfirmedStarts deltas, zero rows dropped
 	folded   int
 	last     time.Time
 }
@@ -112,6 +132,7 @@ func newFakeStore() *fakeStore {
 		cars:     map[string]aggregator.CarState{},
 		bookings: map[string]aggregator.BookingState{},
 		counters: oracle.New(),
+		starts:   map[startKey]int64{},
 	}
 }
 
@@ -136,6 +157,13 @@ func (s *fakeStore) apply(t *testing.T, batch []events.Event, zones aggregator.Z
 		s.bookings[b.ID] = b
 	}
 	s.counters.AddDeltas(res.Deltas)
+	for _, r := range res.Deltas.ConfirmedStarts {
+		k := startKey{r.Day.Format(time.DateOnly), r.City}
+		require.Equal(t, r.Day, r.Day.UTC().Truncate(24*time.Hour), "a start day is a UTC midnight")
+		if s.starts[k] += r.Bookings; s.starts[k] == 0 {
+			delete(s.starts, k)
+		}
+	}
 	s.folded += len(fresh)
 	if res.LastEventAt.After(s.last) {
 		s.last = res.LastEventAt
@@ -239,6 +267,12 @@ func requireDeltasWellFormed(t *testing.T, d aggregator.Deltas) {
 	keys = nil
 	for _, r := range d.DailyBookings {
 		require.NotZero(t, r.Confirmed+r.Started+r.Ended+r.Cancelled)
+		keys = append(keys, r.Day.Format(time.DateOnly)+"\x00"+r.City)
+	}
+	requireIncreasing(t, keys)
+	keys = nil
+	for _, r := range d.ConfirmedStarts {
+		require.NotZero(t, r.Bookings)
 		keys = append(keys, r.Day.Format(time.DateOnly)+"\x00"+r.City)
 	}
 	requireIncreasing(t, keys)

@@ -12,7 +12,7 @@ type genQueries struct {
 	ensureCars, lockCars, insertCars, writeCars                 string
 	ensureBookings, lockBookings, insertBookings, writeBookings string
 	activeCars, bookingsByStatus                                string
-	dailyRevenue, dailyBookings                                 string
+	dailyRevenue, dailyBookings, confirmedStarts                string
 }
 
 var queryCache sync.Map // int -> *genQueries
@@ -86,5 +86,8 @@ func buildQueries(s string) *genQueries {
 				confirmed = t.confirmed + excluded.confirmed, started = t.started + excluded.started,
 				ended = t.ended + excluded.ended, cancelled = t.cancelled + excluded.cancelled,
 				updated_at = excluded.updated_at`, s),
+		confirmedStarts: fmt.Sprintf(`INSERT INTO %s.confirmed_starts AS t (day, city, bookings)
+			SELECT u.day, u.city, u.d FROM unnest($1::timestamptz[], $2::text[], $3::int8[]) AS u(day, city, d)
+			ON CONFLICT (day, city) DO UPDATE SET bookings = t.bookings + excluded.bookings`, s),
 	}
 }

@@ -49,6 +49,7 @@ type counterSet struct {
 	byStatus map[cityStatus]int64
 	revenue  map[revenueKey]revenueRow
 	daily    map[dayCity]dailyRow
+	starts   map[dayCity]int64 // confirmed_starts; its days are UTC
 }
 
 func newCounterSet() counterSet {
@@ -57,6 +58,7 @@ func newCounterSet() counterSet {
 		byStatus: map[cityStatus]int64{},
 		revenue:  map[revenueKey]revenueRow{},
 		daily:    map[dayCity]dailyRow{},
+		starts:   map[dayCity]int64{},
 	}
 }
 
@@ -87,6 +89,12 @@ func (c counterSet) addDeltas(d aggregator.Deltas) error {
 		err = errors.Join(err, addChecked(&v.confirmed, r.Confirmed), addChecked(&v.started, r.Started),
 			addChecked(&v.ended, r.Ended), addChecked(&v.cancelled, r.Cancelled))
 		c.daily[k] = v
+	}
+	for _, r := range d.ConfirmedStarts {
+		k := dayCity{dayOf(r.Day.UTC()), r.City}
+		v := c.starts[k]
+		err = errors.Join(err, addChecked(&v, r.Bookings))
+		c.starts[k] = v
 	}
 	return err
 }

@@ -72,7 +72,7 @@ func copyMap[K comparable, V any](ctx context.Context, tx pgx.Tx, schema, table 
 }
 
 func writeCounters(ctx context.Context, tx pgx.Tx, schema string, c counterSet, now time.Time) error {
-	var active, byStatus, revenue, daily [][]any
+	var active, byStatus, revenue, daily, starts [][]any
 	for city, n := range c.active {
 		if n != 0 {
 			active = append(active, []any{city, n, now})
@@ -93,6 +93,11 @@ func writeCounters(ctx context.Context, tx pgx.Tx, schema string, c counterSet, 
 			daily = append(daily, []any{k.day.Time(), k.city, r.confirmed, r.started, r.ended, r.cancelled, now})
 		}
 	}
+	for k, n := range c.starts {
+		if n != 0 {
+			starts = append(starts, []any{k.day.Time(), k.city, n})
+		}
+	}
 	tables := []struct {
 		name string
 		cols []string
@@ -102,6 +107,7 @@ func writeCounters(ctx context.Context, tx pgx.Tx, schema string, c counterSet, 
 		{"bookings_by_status", []string{"city", "status", "bookings", "updated_at"}, byStatus},
 		{"daily_revenue", []string{"day", "city", "currency", "gross_minor", "refunded_minor", "payments", "refunds", "updated_at"}, revenue},
 		{"daily_bookings", []string{"day", "city", "confirmed", "started", "ended", "cancelled", "updated_at"}, daily},
+		{"confirmed_starts", []string{"day", "city", "bookings"}, starts},
 	}
 	for _, tb := range tables {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{schema, tb.name}, tb.cols, pgx.CopyFromRows(tb.rows)); err != nil {
@@ -131,6 +137,8 @@ func readCounters(ctx context.Context, q rowQuerier, schema string) (counterSet,
 		{"SELECT day, city, confirmed, started, ended, cancelled FROM %s.daily_bookings",
 			[]any{&day, &city, &a, &b, &d, &e},
 			func() { c.daily[dayCity{dayOf(day), city}] = dailyRow{a, b, d, e} }},
+		{"SELECT day, city, bookings FROM %s.confirmed_starts", []any{&day, &city, &n},
+			func() { c.starts[dayCity{dayOf(day.UTC()), city}] = n }},
 	}
 	for _, r := range reads {
 		rows, err := q.Query(ctx, fmt.Sprintf(r.sql, schema))

@@ -92,6 +92,11 @@ func diffCounters(live, want counterSet, since time.Time) []Difference {
 		f.int("ended", l.ended, w.ended)
 		f.int("cancelled", l.cancelled, w.cancelled)
 	}
+	// Not a contract view: the count behind overdue_bookings, by start day.
+	for _, k := range unionKeys(live.starts, want.starts) {
+		fieldDiffer{"confirmed_starts", "day=" + k.day.String() + " city=" + k.city, &out}.
+			int("bookings", live.starts[k], want.starts[k])
+	}
 	slices.SortFunc(out, compareDifferences)
 	return out
 }

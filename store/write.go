@@ -126,4 +126,11 @@ func (a *applier) queueDaily(b *pgx.Batch, d aggregator.Deltas) {
 		}
 		b.Queue(a.q.dailyBookings, days, cities, conf, started, ended, cancelled)
 	}
+	if n := len(d.ConfirmedStarts); n > 0 {
+		days, cities, ds := make([]time.Time, n), make([]string, n), make([]int64, n)
+		for i, r := range d.ConfirmedStarts {
+			days[i], cities[i], ds[i] = r.Day, r.City, r.Bookings
+		}
+		b.Queue(a.q.confirmedStarts, days, cities, ds)
+	}
 }

@@ -66,3 +66,15 @@ CREATE TABLE {{schema}}.daily_bookings (
     updated_at timestamptz NOT NULL,
     PRIMARY KEY (day, city)
 ) WITH (fillfactor = 70);
+
+-- Bookings still confirmed, by the UTC day of their start (as its midnight)
+-- and city: tally.overdue_bookings sums the days before today's instead of
+-- counting a row per overdue booking. A row that falls to zero stays (the
+-- apply role does not delete) and is skipped through the partial index.
+CREATE TABLE {{schema}}.confirmed_starts (
+    day      timestamptz NOT NULL,
+    city     text NOT NULL,
+    bookings bigint NOT NULL,
+    PRIMARY KEY (day, city)
+) WITH (fillfactor = 70);
+CREATE INDEX confirmed_starts_open ON {{schema}}.confirmed_starts (day) INCLUDE (city, bookings) WHERE bookings <> 0;

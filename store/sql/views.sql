@@ -40,16 +40,32 @@ CREATE OR REPLACE VIEW tally.daily_bookings AS
     FROM {{$g.Schema}}.daily_bookings WHERE {{template "current" $g}}
 {{end}}{{end}}
 
-{{/* Each branch keeps the filter on status and start_at, so that it uses
-its generation's partial index. */}}
+{{/* Overdue bookings: still confirmed, start before the cutoff (now minus
+the grace). The days before the cutoff's UTC day are read from
+confirmed_starts, a row per day and city, and the oldest start from the
+bookings of the first such day; the cutoff's own day, a row per booking.
+Each bookings read keeps the filter on status and start_at, so that it uses
+its generation's partial index; the confirmed_starts read filters on
+bookings <> 0 for the same reason. */}}
 {{define "tally.overdue_bookings"}}
 CREATE OR REPLACE VIEW tally.overdue_bookings AS
-    SELECT city, count(*)::bigint AS bookings, min(start_at) AS oldest_start_at
+    WITH c AS (
+        SELECT x.cutoff, date_trunc('day', x.cutoff AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS today
+        FROM (SELECT now() - (SELECT value::interval FROM tally.settings WHERE name = 'overdue_grace') AS cutoff) AS x
+    )
+    SELECT city, sum(n)::bigint AS bookings, min(oldest) AS oldest_start_at
     FROM ({{range $i, $g := .}}{{if $i}}
         UNION ALL{{end}}
-        SELECT city, start_at FROM {{$g.Schema}}.bookings
-        WHERE {{template "current" $g}} AND status = 'confirmed'
-          AND start_at < now() - (SELECT value::interval FROM tally.settings WHERE name = 'overdue_grace'){{end}}
-    ) AS b
+        SELECT d.city, d.n, (SELECT min(b.start_at) FROM {{$g.Schema}}.bookings AS b
+                WHERE b.status = 'confirmed' AND b.start_at >= d.first AND b.start_at < d.first + interval '24 hours'
+                  AND b.city = d.city) AS oldest
+        FROM (SELECT s.city, sum(s.bookings) AS n, min(s.day) AS first
+              FROM {{$g.Schema}}.confirmed_starts AS s, c
+              WHERE {{template "current" $g}} AND s.bookings <> 0 AND s.day < c.today
+              GROUP BY s.city) AS d
+        UNION ALL
+        SELECT b.city, 1, b.start_at FROM {{$g.Schema}}.bookings AS b, c
+        WHERE {{template "current" $g}} AND b.status = 'confirmed' AND b.start_at >= c.today AND b.start_at < c.cutoff{{end}}
+    ) AS o
     GROUP BY city
 {{end}}
