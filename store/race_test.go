@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -31,36 +32,11 @@ func TestApplyLosingARaceForANewEntityAppliesAgain(t *testing.T) {
 		car("c1", "paris", events.CarMaintenance, 2, t0.Add(2*time.Hour)),
 	}
 
-	// What applying the batches one after the other leaves.
-	want := setup(t)
-	applyDrafts(t, want.store, first...)
-	applyDrafts(t, want.store, second...)
-	wantViews := viewsWithoutTimes(t, want.store)
+	wantViews := sequentialViews(t, first, second)
 
 	tb := setup(t)
-	reached, release := make(chan struct{}), make(chan struct{})
-	var attempts []bool
-	var mu sync.Mutex
-	store.SetHookBeforeWrite(tb.store, func(placeholders bool) {
-		mu.Lock()
-		attempts = append(attempts, placeholders)
-		firstCall := len(attempts) == 1
-		mu.Unlock()
-		if firstCall {
-			close(reached)
-			<-release
-		}
-	})
-
-	type result struct {
-		out store.Outcome
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		out, err := tb.store.Apply(ctx, store.Batch{Events: incoming(drafted(t, second)...)})
-		done <- result{out, err}
-	}()
+	reached, release, attempts := holdFirstWrite(tb.store)
+	done := applyAsync(t, tb.store, second)
 	<-reached // the second batch has read c1 and b1 as unknown
 	out, err := tb.store.Apply(ctx, store.Batch{Events: incoming(drafted(t, first)...)})
 	require.NoError(t, err)
@@ -77,7 +53,70 @@ func TestApplyLosingARaceForANewEntityAppliesAgain(t *testing.T) {
 	require.Equal(t, 1, rep.Cars)
 	require.Equal(t, 1, res.out.EntityRaces, "the second batch must have lost the race and applied again")
 	require.Equal(t, 2, res.out.Applied)
-	require.Equal(t, []bool{false, false, true}, attempts, "the second batch, the first, then the second again with placeholders")
+	require.Equal(t, []bool{false, false, true}, attempts(), "the second batch, the first, then the second again with placeholders")
+}
+
+// sequentialViews returns the views applying the batches one after the
+// other leaves.
+func sequentialViews(t *testing.T, batches ...[]events.Draft) store.Views {
+	t.Helper()
+	want := setup(t)
+	for _, b := range batches {
+		applyDrafts(t, want.store, b...)
+	}
+	return viewsWithoutTimes(t, want.store)
+}
+
+// holdFirstWrite makes the first apply transaction of s that is about to
+// write close reached and wait for release; attempts lists, for every
+// transaction that got there, whether it created placeholder rows.
+func holdFirstWrite(s *store.Store) (reached, release chan struct{}, attempts func() []bool) {
+	reached, release = make(chan struct{}), make(chan struct{})
+	var seen []bool
+	var mu sync.Mutex
+	store.SetHookBeforeWrite(s, func(placeholders bool) {
+		mu.Lock()
+		seen = append(seen, placeholders)
+		firstCall := len(seen) == 1
+		mu.Unlock()
+		if firstCall {
+			close(reached)
+			<-release
+		}
+	})
+	return reached, release, func() []bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+}
+
+// waitForLockWait waits until a statement of s's database that matches
+// query (a LIKE pattern) waits for a lock.
+func waitForLockWait(t *testing.T, s *store.Store, query, msg string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var waiting bool
+		err := s.Pool().QueryRow(context.Background(), `SELECT EXISTS (SELECT FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1)`, query).Scan(&waiting)
+		return err == nil && waiting
+	}, 10*time.Second, 5*time.Millisecond, msg)
+}
+
+type applyResult struct {
+	out store.Outcome
+	err error
+}
+
+// applyAsync applies ds as one batch on another goroutine.
+func applyAsync(t *testing.T, s *store.Store, ds []events.Draft) <-chan applyResult {
+	evs := drafted(t, ds)
+	done := make(chan applyResult, 1)
+	go func() {
+		out, err := s.Apply(context.Background(), store.Batch{Events: incoming(evs...)})
+		done <- applyResult{out, err}
+	}()
+	return done
 }
 
 func drafted(t *testing.T, ds []events.Draft) []events.Event {
@@ -107,25 +146,11 @@ func TestApplyDoesNotWaitForAnEntityBeingCreated(t *testing.T) {
 	_, err = tx.Exec(ctx, "INSERT INTO tally_g1.bookings (booking_id) VALUES ('b1')")
 	require.NoError(t, err)
 
-	type result struct {
-		out store.Outcome
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		ev := mustEvent(t, confirmed("b1", "c1", "paris", t0.Add(time.Hour)))
-		out, err := tb.store.Apply(ctx, store.Batch{Events: incoming(ev)})
-		done <- result{out, err}
-	}()
+	done := applyAsync(t, tb.store, []events.Draft{confirmed("b1", "c1", "paris", t0.Add(time.Hour))})
 	// Without the lock timeout the optimistic creation would wait for the
 	// other transaction for good, and the placeholder would never come.
-	require.Eventually(t, func() bool {
-		var waiting bool
-		err := tb.store.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'
-				AND query LIKE 'INSERT INTO tally_g1.bookings (booking_id) SELECT unnest%')`).Scan(&waiting)
-		return err == nil && waiting
-	}, 10*time.Second, 5*time.Millisecond, "the second attempt must queue on the uncommitted row")
+	waitForLockWait(t, tb.store, "INSERT INTO tally_g1.bookings (booking_id) SELECT unnest%",
+		"the second attempt must queue on the uncommitted row")
 	require.NoError(t, tx.Commit(ctx))
 
 	res := <-done
@@ -152,47 +177,14 @@ func TestApplyLosingARaceForAnEventAppliesAgain(t *testing.T) {
 	first := []events.Draft{shared, car("c1", "paris", events.CarActive, 1, t0)}
 	second := []events.Draft{payment("p1", "paris", 1500, t0.Add(2*time.Hour)), shared}
 
-	want := setup(t)
-	applyDrafts(t, want.store, first...)
-	applyDrafts(t, want.store, second...)
-	wantViews := viewsWithoutTimes(t, want.store)
+	wantViews := sequentialViews(t, first, second)
 
 	tb := setup(t)
-	reached, release := make(chan struct{}), make(chan struct{})
-	var attempts []bool
-	var mu sync.Mutex
-	store.SetHookBeforeWrite(tb.store, func(placeholders bool) {
-		mu.Lock()
-		attempts = append(attempts, placeholders)
-		firstCall := len(attempts) == 1
-		mu.Unlock()
-		if firstCall {
-			close(reached)
-			<-release
-		}
-	})
-
-	type result struct {
-		out store.Outcome
-		err error
-	}
-	firstDone, secondDone := make(chan result, 1), make(chan result, 1)
-	go func() {
-		out, err := tb.store.Apply(ctx, store.Batch{Events: incoming(drafted(t, first)...)})
-		firstDone <- result{out, err}
-	}()
+	reached, release, attempts := holdFirstWrite(tb.store)
+	firstDone := applyAsync(t, tb.store, first)
 	<-reached // the first batch holds b1-c recorded and not committed
-	go func() {
-		out, err := tb.store.Apply(ctx, store.Batch{Events: incoming(drafted(t, second)...)})
-		secondDone <- result{out, err}
-	}()
-	require.Eventually(t, func() bool {
-		var waiting bool
-		err := tb.store.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'
-				AND query LIKE 'copy "tally"."events"%')`).Scan(&waiting)
-		return err == nil && waiting
-	}, 10*time.Second, 5*time.Millisecond, "the second batch's copy must wait for the first's uncommitted event")
+	secondDone := applyAsync(t, tb.store, second)
+	waitForLockWait(t, tb.store, `copy "tally"."events"%`, "the second batch's copy must wait for the first's uncommitted event")
 	close(release)
 	res1 := <-firstDone
 	require.NoError(t, res1.err)
@@ -208,6 +200,6 @@ func TestApplyLosingARaceForAnEventAppliesAgain(t *testing.T) {
 	require.Zero(t, res.out.EntityRaces)
 	require.Equal(t, 1, res.out.Applied, "the payment")
 	require.Equal(t, 1, res.out.Duplicates, "b1-c, recorded by the first batch")
-	require.Equal(t, []bool{false, false}, attempts,
+	require.Equal(t, []bool{false, false}, attempts(),
 		"the first batch, then the second's second attempt (its first stopped at the copy), neither with placeholders")
 }
