@@ -3,8 +3,6 @@ package aggregator
 import (
 	"cmp"
 	"time"
-
-	"github.com/tallyhq/tally/events"
 )
 
 // Deltas are the changes a batch makes to the counters: one entry per row,
@@ -71,12 +69,6 @@ type ConfirmedStarts struct {
 // StartDay is the UTC day of a start, as its midnight: the key of
 // ConfirmedStarts.
 func StartDay(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
-
-// Pending reports whether the booking counts in ConfirmedStarts: still
-// confirmed, with a start.
-func (b BookingState) Pending() bool {
-	return b.Status == events.StatusConfirmed && !b.StartAt.IsZero()
-}
 
 func compareRevenue(a, b DailyRevenue) int {
 	return cmp.Or(a.Day.Compare(b.Day), cmp.Compare(a.City, b.City), cmp.Compare(a.Currency, b.Currency))

@@ -37,6 +37,12 @@ type BookingState struct {
 // Exists reports whether any event of the booking has been applied.
 func (b BookingState) Exists() bool { return !b.Key.IsZero() }
 
+// Pending reports whether the booking counts in ConfirmedStarts: still
+// confirmed, with a start.
+func (b BookingState) Pending() bool {
+	return b.Status == events.StatusConfirmed && !b.StartAt.IsZero()
+}
+
 // applyCar moves a car's state to e when e sorts after the current state.
 func applyCar(s CarState, e *events.Event) CarState {
 	if !s.Key.Less(e.Key()) {
