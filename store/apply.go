@@ -88,14 +88,21 @@ type Outcome struct {
 // happen in new transactions, never after a savepoint: a ledger row's xmin
 // must be its transaction's own id, which snapshots' covers rely on
 // (docs/snapshots.md).
+//
+// Workers that meet each other's events keep meeting them (the copies of
+// events published twice arrive close together): with two workers on one
+// stream, half the batches of a catch-up lost that race, and redoing them
+// cost more than the copy saved. So for insertAfterRace after a lost race
+// for an event, the store's applies insert rather than copy.
 func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
-	var mode applyMode
+	mode := applyMode{insertEvents: time.Now().UnixNano()-s.lastLedgerRace.Load() < int64(insertAfterRace)}
 	var races Outcome
 	for {
 		out, err := s.apply(ctx, b, mode)
 		switch {
 		case errors.Is(err, errLedgerRace) && !mode.insertEvents:
 			s.log.Debug("apply lost a race for an event, applying again with ON CONFLICT", "err", err)
+			s.lastLedgerRace.Store(time.Now().UnixNano())
 			mode.insertEvents, races.LedgerRaces = true, 1
 			continue
 		case errors.Is(err, errEntityRace) && !mode.placeholders:
@@ -109,6 +116,10 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
 		return out, nil
 	}
 }
+
+// insertAfterRace is how long a store's applies insert their events rather
+// than copy them after one lost a race for an event (see Apply).
+const insertAfterRace = time.Minute
 
 // applyMode says which of an apply's steps are done the cautious way, after
 // a lost race.
@@ -145,7 +156,7 @@ type applier struct {
 	// are locked; the write creates the others.
 	knownCars, knownBookings map[string]struct{}
 	// hookBeforeWrite is Store.testHookBeforeWrite.
-	hookBeforeWrite func(placeholders bool)
+	hookBeforeWrite func(applyMode)
 }
 
 func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
@@ -180,7 +191,7 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	}
 	out.Applied, out.Ignored, out.LastEventAt = res.Applied, res.Ignored, res.LastEventAt
 	if a.hookBeforeWrite != nil {
-		a.hookBeforeWrite(a.mode.placeholders)
+		a.hookBeforeWrite(a.mode)
 	}
 	return out, a.write(ctx, res, conflicts, &out)
 }

@@ -1,9 +1,13 @@
 package store
 
+// Attempt is how an apply transaction went about its batch: whether it
+// inserted its events with ON CONFLICT rather than copied them, and whether
+// it created placeholder rows for new entities.
+type Attempt struct{ InsertEvents, Placeholders bool }
+
 // SetHookBeforeWrite makes s's apply transactions call hook when they have
-// read their entities and are about to write (placeholders says whether
-// the transaction creates placeholder rows, after a lost race for an
-// entity). Set it before s applies anything.
-func SetHookBeforeWrite(s *Store, hook func(placeholders bool)) {
-	s.testHookBeforeWrite = hook
+// read their entities and are about to write. Set it before s applies
+// anything.
+func SetHookBeforeWrite(s *Store, hook func(Attempt)) {
+	s.testHookBeforeWrite = func(m applyMode) { hook(Attempt{m.insertEvents, m.placeholders}) }
 }

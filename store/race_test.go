@@ -53,7 +53,8 @@ func TestApplyLosingARaceForANewEntityAppliesAgain(t *testing.T) {
 	require.Equal(t, 1, rep.Cars)
 	require.Equal(t, 1, res.out.EntityRaces, "the second batch must have lost the race and applied again")
 	require.Equal(t, 2, res.out.Applied)
-	require.Equal(t, []bool{false, false, true}, attempts(), "the second batch, the first, then the second again with placeholders")
+	require.Equal(t, []store.Attempt{{}, {}, {Placeholders: true}}, attempts(),
+		"the second batch, the first, then the second again with placeholders")
 }
 
 // sequentialViews returns the views applying the batches one after the
@@ -68,15 +69,15 @@ func sequentialViews(t *testing.T, batches ...[]events.Draft) store.Views {
 }
 
 // holdFirstWrite makes the first apply transaction of s that is about to
-// write close reached and wait for release; attempts lists, for every
-// transaction that got there, whether it created placeholder rows.
-func holdFirstWrite(s *store.Store) (reached, release chan struct{}, attempts func() []bool) {
+// write close reached and wait for release; attempts lists how every
+// transaction that got there went about its batch.
+func holdFirstWrite(s *store.Store) (reached, release chan struct{}, attempts func() []store.Attempt) {
 	reached, release = make(chan struct{}), make(chan struct{})
-	var seen []bool
+	var seen []store.Attempt
 	var mu sync.Mutex
-	store.SetHookBeforeWrite(s, func(placeholders bool) {
+	store.SetHookBeforeWrite(s, func(a store.Attempt) {
 		mu.Lock()
-		seen = append(seen, placeholders)
+		seen = append(seen, a)
 		firstCall := len(seen) == 1
 		mu.Unlock()
 		if firstCall {
@@ -84,7 +85,7 @@ func holdFirstWrite(s *store.Store) (reached, release chan struct{}, attempts fu
 			<-release
 		}
 	})
-	return reached, release, func() []bool {
+	return reached, release, func() []store.Attempt {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(seen)
@@ -200,6 +201,12 @@ func TestApplyLosingARaceForAnEventAppliesAgain(t *testing.T) {
 	require.Zero(t, res.out.EntityRaces)
 	require.Equal(t, 1, res.out.Applied, "the payment")
 	require.Equal(t, 1, res.out.Duplicates, "b1-c, recorded by the first batch")
-	require.Equal(t, []bool{false, false}, attempts(),
-		"the first batch, then the second's second attempt (its first stopped at the copy), neither with placeholders")
+	require.Equal(t, []store.Attempt{{}, {InsertEvents: true}}, attempts(),
+		"the first batch, then the second's second attempt (its first stopped at the copy)")
+
+	// Workers that met each other's events keep meeting them: for a while,
+	// the store inserts rather than copies.
+	applyDrafts(t, tb.store, payment("p2", "paris", 700, t0.Add(3*time.Hour)))
+	require.Equal(t, []store.Attempt{{}, {InsertEvents: true}, {InsertEvents: true}}, attempts(),
+		"the next batch after the race")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -14,9 +15,13 @@ type Store struct {
 	pool  *pgxpool.Pool
 	log   *slog.Logger
 	zones zoneCache
+	// lastLedgerRace is when, in Unix nanoseconds, an apply last lost a race
+	// for an event; for a while after it applies insert rather than copy
+	// (see Apply).
+	lastLedgerRace atomic.Int64
 	// testHookBeforeWrite, set by tests only, runs when an apply
 	// transaction has read its entities and is about to write.
-	testHookBeforeWrite func(placeholders bool)
+	testHookBeforeWrite func(applyMode)
 }
 
 // ErrNotMigrated is returned when the database has no tally schema or an
