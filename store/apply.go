@@ -95,14 +95,13 @@ type Outcome struct {
 // cost more than the copy saved. So for insertAfterRace after a lost race
 // for an event, the store's applies insert rather than copy.
 func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
-	mode := applyMode{insertEvents: time.Now().UnixNano()-s.lastLedgerRace.Load() < int64(insertAfterRace)}
+	mode := s.eventsMode()
 	var races Outcome
 	for {
 		out, err := s.apply(ctx, b, mode)
 		switch {
 		case errors.Is(err, errLedgerRace) && !mode.insertEvents:
-			s.log.Debug("apply lost a race for an event, applying again with ON CONFLICT", "err", err)
-			s.lastLedgerRace.Store(time.Now().UnixNano())
+			s.lostLedgerRace("apply", err)
 			mode.insertEvents, races.LedgerRaces = true, 1
 			continue
 		case errors.Is(err, errEntityRace) && !mode.placeholders:
@@ -120,6 +119,19 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
 // insertAfterRace is how long a store's applies insert their events rather
 // than copy them after one lost a race for an event (see Apply).
 const insertAfterRace = time.Minute
+
+// eventsMode is how a new transaction records its events: by copy, unless
+// one of s lost a race for an event less than insertAfterRace ago.
+func (s *Store) eventsMode() applyMode {
+	return applyMode{insertEvents: time.Now().UnixNano()-s.lastLedgerRace.Load() < int64(insertAfterRace)}
+}
+
+// lostLedgerRace notes that a transaction of s (what says which) lost a race
+// for an event, so that the next ones insert for a while.
+func (s *Store) lostLedgerRace(what string, err error) {
+	s.log.Debug(what+" lost a race for an event, recording the events again with ON CONFLICT", "err", err)
+	s.lastLedgerRace.Store(time.Now().UnixNano())
+}
 
 // applyMode says which of an apply's steps are done the cautious way, after
 // a lost race.

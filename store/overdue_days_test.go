@@ -106,18 +106,14 @@ func TestOverdueBookingsCountsPastDaysAndToday(t *testing.T) {
 	}
 	require.Equal(t, want, overdueByRows(t, tb.store), "the bookings themselves")
 	require.Equal(t, want, readOverdue(t, tb.store))
-	rep, err := tb.store.Verify(ctx, store.VerifyOptions{})
-	require.NoError(t, err)
-	require.Empty(t, rep.Differences)
+	requireVerified(t, tb.store)
 
 	require.NoError(t, store.MigrateDownTo(ctx, tb.url, 5))
 	require.Equal(t, want, readOverdue(t, tb.store), "version 5's view")
-	_, err = store.Migrate(ctx, tb.url, store.Settings{Zones: aggregator.UTC, OverdueGrace: time.Since(c).Truncate(time.Second)}, nil)
+	_, err := store.Migrate(ctx, tb.url, store.Settings{Zones: aggregator.UTC, OverdueGrace: time.Since(c).Truncate(time.Second)}, nil)
 	require.NoError(t, err)
 	require.Equal(t, want, readOverdue(t, tb.store), "after the migration filled confirmed_starts")
-	rep, err = tb.store.Verify(ctx, store.VerifyOptions{})
-	require.NoError(t, err)
-	require.Empty(t, rep.Differences)
+	requireVerified(t, tb.store)
 }
 
 // TestVerifyFindsAWrongConfirmedStart: confirmed_starts is not a contract

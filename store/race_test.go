@@ -46,9 +46,7 @@ func TestApplyLosingARaceForANewEntityAppliesAgain(t *testing.T) {
 	require.NoError(t, res.err)
 
 	require.Equal(t, wantViews, viewsWithoutTimes(t, tb.store))
-	rep, err := tb.store.Verify(ctx, store.VerifyOptions{})
-	require.NoError(t, err)
-	require.Empty(t, rep.Differences, "counters and states must match a recomputation from the ledger")
+	rep := requireVerified(t, tb.store)
 	require.Equal(t, 1, rep.Bookings)
 	require.Equal(t, 1, rep.Cars)
 	require.Equal(t, 1, res.out.EntityRaces, "the second batch must have lost the race and applied again")
@@ -161,9 +159,7 @@ func TestApplyDoesNotWaitForAnEntityBeingCreated(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, v.BookingsByStatus, 1)
 	require.Equal(t, int64(1), v.BookingsByStatus[0].Bookings)
-	rep, err := tb.store.Verify(ctx, store.VerifyOptions{})
-	require.NoError(t, err)
-	require.Empty(t, rep.Differences)
+	requireVerified(t, tb.store)
 }
 
 // TestApplyLosingARaceForAnEventAppliesAgain makes two transactions record
@@ -173,7 +169,6 @@ func TestApplyDoesNotWaitForAnEntityBeingCreated(t *testing.T) {
 // the event as a duplicate, not a second time.
 func TestApplyLosingARaceForAnEventAppliesAgain(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	shared := confirmed("b1", "c1", "paris", t0.Add(time.Hour))
 	first := []events.Draft{shared, car("c1", "paris", events.CarActive, 1, t0)}
 	second := []events.Draft{payment("p1", "paris", 1500, t0.Add(2*time.Hour)), shared}
@@ -194,9 +189,7 @@ func TestApplyLosingARaceForAnEventAppliesAgain(t *testing.T) {
 	require.NoError(t, res.err)
 
 	require.Equal(t, wantViews, viewsWithoutTimes(t, tb.store))
-	rep, err := tb.store.Verify(ctx, store.VerifyOptions{})
-	require.NoError(t, err)
-	require.Empty(t, rep.Differences, "counters and states must match a recomputation from the ledger")
+	requireVerified(t, tb.store)
 	require.Equal(t, 1, res.out.LedgerRaces, "the second batch must have lost the race and applied again")
 	require.Zero(t, res.out.EntityRaces)
 	require.Equal(t, 1, res.out.Applied, "the payment")

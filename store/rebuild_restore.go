@@ -14,12 +14,14 @@ import (
 // rebuild's watermark covers what it records; it changes no counter: a
 // rebuild counts the restored events.
 //
-// Like Apply, it copies the events in, and records them again with ON
+// Like Apply, it records the events as eventsMode says, and again with ON
 // CONFLICT in a new transaction if a worker recorded one of them meanwhile.
 func (s *Store) RestoreEvents(ctx context.Context, in []Incoming) (int, error) {
 	first, _ := splitByID(in)
-	n, err := s.restoreEvents(ctx, first, applyMode{})
-	if errors.Is(err, errLedgerRace) {
+	mode := s.eventsMode()
+	n, err := s.restoreEvents(ctx, first, mode)
+	if errors.Is(err, errLedgerRace) && !mode.insertEvents {
+		s.lostLedgerRace("restore", err)
 		n, err = s.restoreEvents(ctx, first, applyMode{insertEvents: true})
 	}
 	return n, err

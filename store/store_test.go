@@ -27,6 +27,15 @@ func setup(t *testing.T) *testBundle {
 	return &testBundle{store: s, url: url}
 }
 
+// requireVerified runs Verify on s and requires no difference.
+func requireVerified(t *testing.T, s *store.Store) store.VerifyReport {
+	t.Helper()
+	rep, err := s.Verify(context.Background(), store.VerifyOptions{})
+	require.NoError(t, err)
+	require.Empty(t, rep.Differences, "counters and states must match a recomputation from the ledger")
+	return rep
+}
+
 func mustEvent(t *testing.T, d events.Draft) events.Event {
 	t.Helper()
 	body, err := d.Encode()
