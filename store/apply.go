@@ -68,26 +68,31 @@ type Outcome struct {
 	// LedgerRaces is 1 when the batch was applied a second time because
 	// another transaction recorded one of its events first.
 	LedgerRaces int
+	// ChangeRaces is 1 when the batch was applied a second time because
+	// another transaction changed one of its cars or bookings after the
+	// batch read it.
+	ChangeRaces int
 }
 
 // Apply records a batch in one transaction: the events in the ledger (an
 // id already there changes nothing), the prior states of the entities the
-// new events touch (read and locked), their new states, the coalesced
+// new events touch (read, and locked when written), their new states, the coalesced
 // counter deltas, duplicates, conflicts, dead letters and freshness. Rows
 // are touched in one global order so concurrent workers never deadlock.
 // On error nothing is recorded; the same batch may be applied again.
 //
 // The first attempt is optimistic about what other transactions do at the
 // same moment: it copies the events it did not find in the ledger (see
-// recordEvents), and creates the rows of the entities it has not seen with
-// their new state (see lockCars). When another transaction records one of
-// those events or creates one of those entities first (workers sharing a
-// stream), it rolls back and applies the batch again, recording its events
-// or creating its entities the cautious way, which cannot lose that race.
-// Outcome.LedgerRaces and Outcome.EntityRaces count that. The retries
-// happen in new transactions, never after a savepoint: a ledger row's xmin
-// must be its transaction's own id, which snapshots' covers rely on
-// (docs/snapshots.md).
+// recordEvents), reads the entities without locking them, updates each
+// only if it is still as read, and creates the rows of the entities it has
+// not seen with their new state (see lockCars). When another transaction
+// records one of those events, changes one of those entities or creates
+// one first (workers sharing a stream), it rolls back and applies the
+// batch again, doing that step the cautious way, which cannot lose that
+// race. Outcome.LedgerRaces, Outcome.ChangeRaces and Outcome.EntityRaces
+// count that. The retries happen in new transactions, never after a
+// savepoint: a ledger row's xmin must be its transaction's own id, which
+// snapshots' covers rely on (docs/snapshots.md).
 //
 // Workers that meet each other's events keep meeting them (the copies of
 // events published twice arrive close together): with two workers on one
@@ -104,6 +109,10 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
 			s.lostLedgerRace("apply", err)
 			mode.insertEvents, races.LedgerRaces = true, 1
 			continue
+		case errors.Is(err, errEntityChanged) && !mode.lockEntities:
+			s.log.Debug("apply lost a race for an entity, applying again with locks", "err", err)
+			mode.lockEntities, races.ChangeRaces = true, 1
+			continue
 		case errors.Is(err, errEntityRace) && !mode.placeholders:
 			s.log.Debug("apply lost a race for a new entity, applying again with placeholder rows", "err", err)
 			mode.placeholders, races.EntityRaces = true, 1
@@ -111,7 +120,7 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Outcome, error) {
 		case err != nil:
 			return Outcome{}, err
 		}
-		out.LedgerRaces, out.EntityRaces = races.LedgerRaces, races.EntityRaces
+		out.LedgerRaces, out.EntityRaces, out.ChangeRaces = races.LedgerRaces, races.EntityRaces, races.ChangeRaces
 		return out, nil
 	}
 }
@@ -142,6 +151,9 @@ type applyMode struct {
 	// placeholders makes lockCars and lockBookings create a row for every
 	// new entity before locking.
 	placeholders bool
+	// lockEntities makes lockCars and lockBookings lock the rows they read
+	// (placeholders does too).
+	lockEntities bool
 }
 
 func (s *Store) apply(ctx context.Context, b Batch, mode applyMode) (Outcome, error) {
@@ -166,7 +178,7 @@ type applier struct {
 	mode  applyMode
 	// knownCars and knownBookings are the entities whose rows exist and
 	// are locked; the write creates the others.
-	knownCars, knownBookings map[string]struct{}
+	knownCars, knownBookings map[string]uint32
 	// hookBeforeWrite is Store.testHookBeforeWrite.
 	hookBeforeWrite func(applyMode)
 }

@@ -18,26 +18,37 @@ import (
 // rolls back and applies the batch again with placeholders.
 var errEntityRace = errors.New("another transaction created an entity of this batch first")
 
-// lockCars locks and reads, in id order, the rows of the cars that exist; a
-// row with no applied event reads as the zero state and is left out of the
-// states.
+// lockCars reads the rows of the cars that exist, with the version (xmin)
+// of each; a row with no applied event reads as the zero state and is left
+// out of the states.
 //
-// Optimistic (the first attempt), it takes the other cars for new: the
-// write creates their rows with their state, and fails with errEntityRace
-// if another transaction has created one meanwhile, or is creating or
-// updating it (it does not wait: see queueEntities).
+// Optimistic (the first attempt), it neither locks the rows it reads nor
+// creates the others, which it takes for new:
+//   - the write updates a row only if its version is still the one read,
+//     and fails with errEntityChanged if another transaction has changed
+//     one meanwhile (the update waits for that transaction to end, then
+//     finds the new version);
+//   - the write creates the new cars' rows with their state, and fails
+//     with errEntityRace if another transaction has created one meanwhile,
+//     or is creating or updating it (it does not wait: see queueEntities).
 //
-// With placeholders (after a lost race), it first makes sure a row exists
-// for every car, so that two workers meeting a new car queue on one row:
-// this cannot lose the race. It costs a row, an index entry and a second
-// row version per new entity, about a sixth of a catch-up's time, which is
-// why it is not the first attempt.
+// After an errEntityChanged (mode.lockEntities) it locks the rows as it
+// reads them, in id order (FOR UPDATE), so that the write cannot find them
+// changed. Locking costs PostgreSQL about as much as reading (it marks
+// and logs every row), and workers rarely change one entity at the same
+// moment, which is why it is not the first attempt.
 //
-// Workers do not deadlock: both ways take cars, then bookings, each in id
-// order; a placeholder attempt creates rows before locking them, an
-// optimistic one after locking everything, and its creations give up
-// rather than wait (see queueEntities), so the two orders cannot close a
-// cycle of waits.
+// With placeholders (after an errEntityRace), it also first makes sure a
+// row exists for every car, so that two workers meeting a new car queue on
+// one row: this cannot lose the race. It costs a row, an index entry and a
+// second row version per new entity, about a sixth of a catch-up's time.
+//
+// Workers do not deadlock: every transaction records its events, then
+// takes cars, then bookings, then counters, each in key order (an
+// optimistic one takes its cars and bookings when it updates them, in the
+// order of the ids it passes, a cautious one when it reads them), and
+// creations of new rows in an optimistic attempt give up rather than wait
+// (see queueEntities), so no cycle of waits can close.
 func (a *applier) lockCars(ctx context.Context, ids []string) (map[string]aggregator.CarState, error) {
 	a.knownCars = nil
 	if len(ids) == 0 {
@@ -48,16 +59,17 @@ func (a *applier) lockCars(ctx context.Context, ids []string) (map[string]aggreg
 			return nil, fmt.Errorf("create car rows: %w", err)
 		}
 	}
-	rows, err := a.tx.Query(ctx, a.q.lockCars, ids)
+	rows, err := a.tx.Query(ctx, a.pick(a.q.lockCars, a.q.readCars), ids)
 	if err != nil {
 		return nil, fmt.Errorf("lock cars: %w", err)
 	}
 	states := make(map[string]aggregator.CarState, len(ids))
-	a.knownCars = make(map[string]struct{}, len(ids))
+	a.knownCars = make(map[string]uint32, len(ids))
 	var c aggregator.CarState
 	var at *time.Time
-	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.City, &c.Status, &c.Key.Seq, &at, &c.Key.ID}, func() error {
-		a.knownCars[c.ID] = struct{}{}
+	var xmin uint32
+	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.City, &c.Status, &c.Key.Seq, &at, &c.Key.ID, &xmin}, func() error {
+		a.knownCars[c.ID] = xmin
 		if at != nil {
 			c.Key.At = at.UTC()
 			states[c.ID] = c
@@ -78,17 +90,18 @@ func (a *applier) lockBookings(ctx context.Context, ids []string) (map[string]ag
 			return nil, fmt.Errorf("create booking rows: %w", err)
 		}
 	}
-	rows, err := a.tx.Query(ctx, a.q.lockBookings, ids)
+	rows, err := a.tx.Query(ctx, a.pick(a.q.lockBookings, a.q.readBookings), ids)
 	if err != nil {
 		return nil, fmt.Errorf("lock bookings: %w", err)
 	}
 	states := make(map[string]aggregator.BookingState, len(ids))
-	a.knownBookings = make(map[string]struct{}, len(ids))
+	a.knownBookings = make(map[string]uint32, len(ids))
 	var b aggregator.BookingState
 	var at, startAt, startKeyAt *time.Time
-	dest := []any{&b.ID, &b.CarID, &b.City, &b.Status, &b.Key.Seq, &at, &b.Key.ID, &startAt, &b.StartKey.Seq, &startKeyAt, &b.StartKey.ID}
+	var xmin uint32
+	dest := []any{&b.ID, &b.CarID, &b.City, &b.Status, &b.Key.Seq, &at, &b.Key.ID, &startAt, &b.StartKey.Seq, &startKeyAt, &b.StartKey.ID, &xmin}
 	_, err = pgx.ForEachRow(rows, dest, func() error {
-		a.knownBookings[b.ID] = struct{}{}
+		a.knownBookings[b.ID] = xmin
 		s := b
 		s.Key.At, s.StartAt, s.StartKey.At = utc(at), utc(startAt), utc(startKeyAt)
 		if !s.Key.IsZero() || !s.StartKey.IsZero() {
@@ -116,7 +129,8 @@ func nullTime(t time.Time) *time.Time {
 
 // queueEntities adds the writes of changed entity states to the batch:
 // the creation of new cars and bookings, then the updates of the rows
-// lockCars and lockBookings locked.
+// lockCars and lockBookings read: as they were read, unless they were
+// locked.
 //
 // A creation that meets a row another transaction has created or updated
 // and not yet committed would wait for it, and could wait in a cycle with
@@ -137,9 +151,49 @@ func (a *applier) queueEntities(b *pgx.Batch, cars []aggregator.CarState, bookin
 		}
 		b.Queue(`SELECT set_config('lock_timeout', current_setting('tally.lock_timeout'), true)`)
 	}
-	a.queueCarRows(b, a.q.writeCars, knownCars)
-	a.queueBookingRows(b, a.q.writeBookings, knownBookings)
+	if a.locked() {
+		a.queueCarRows(b, a.q.writeCars, knownCars)
+		a.queueBookingRows(b, a.q.writeBookings, knownBookings)
+		return
+	}
+	if q := a.queueCarRows(b, a.q.writeReadCars, knownCars, xmins(knownCars, a.knownCars, func(c aggregator.CarState) string { return c.ID })...); q != nil {
+		q.Fn = expectUnchanged(len(knownCars))
+	}
+	if q := a.queueBookingRows(b, a.q.writeReadBookings, knownBookings, xmins(knownBookings, a.knownBookings, func(s aggregator.BookingState) string { return s.ID })...); q != nil {
+		q.Fn = expectUnchanged(len(knownBookings))
+	}
 }
+
+// xmins is the argument of writeReadCars and writeReadBookings that holds
+// the versions of the rows read, in the order of states.
+func xmins[S any](states []S, known map[string]uint32, id func(S) string) []any {
+	x := make([]uint32, len(states))
+	for i, s := range states {
+		x[i] = known[id(s)]
+	}
+	return []any{x}
+}
+
+// expectUnchanged is the result handler of an update of n rows read
+// without a lock: errEntityChanged unless all n were still as read.
+func expectUnchanged(n int) func(pgx.BatchResults) error {
+	return func(br pgx.BatchResults) error {
+		ct, err := br.Exec()
+		if err != nil {
+			return err
+		}
+		if ct.RowsAffected() != int64(n) {
+			return fmt.Errorf("%w (%d of %d changed since read)", errEntityChanged, int64(n)-ct.RowsAffected(), n)
+		}
+		return nil
+	}
+}
+
+// errEntityChanged is an optimistic apply transaction finding, as it
+// writes, that a car or booking it read has changed since: it folded the
+// batch from a stale prior state. Store.Apply rolls back and applies the
+// batch again with mode.lockEntities.
+var errEntityChanged = errors.New("another transaction changed an entity of this batch after it was read")
 
 // expectCreated is the result handler of a creation of n rows: errEntityRace
 // unless it created them all without waiting.
@@ -161,7 +215,7 @@ func expectCreated(n int) func(pgx.BatchResults) error {
 }
 
 // split divides states, in order, into those whose rows exist and the rest.
-func split[S any](states []S, known map[string]struct{}, id func(S) string) (existing, created []S) {
+func split[S any](states []S, known map[string]uint32, id func(S) string) (existing, created []S) {
 	for _, s := range states {
 		if _, ok := known[id(s)]; ok {
 			existing = append(existing, s)
@@ -174,7 +228,7 @@ func split[S any](states []S, known map[string]struct{}, id func(S) string) (exi
 
 // queueCarRows queues sql (writeCars or insertCars) for the states and
 // returns it; with no states it queues nothing and returns nil.
-func (a *applier) queueCarRows(b *pgx.Batch, sql string, cars []aggregator.CarState) *pgx.QueuedQuery {
+func (a *applier) queueCarRows(b *pgx.Batch, sql string, cars []aggregator.CarState, extra ...any) *pgx.QueuedQuery {
 	if len(cars) == 0 {
 		return nil
 	}
@@ -185,11 +239,11 @@ func (a *applier) queueCarRows(b *pgx.Batch, sql string, cars []aggregator.CarSt
 		ids[i], cities[i], statuses[i] = c.ID, c.City, c.Status
 		seqs[i], ats[i], keyIDs[i] = c.Key.Seq, nullTime(c.Key.At), c.Key.ID
 	}
-	return b.Queue(sql, ids, cities, statuses, seqs, ats, keyIDs)
+	return b.Queue(sql, append([]any{ids, cities, statuses, seqs, ats, keyIDs}, extra...)...)
 }
 
 // queueBookingRows is queueCarRows for bookings.
-func (a *applier) queueBookingRows(b *pgx.Batch, sql string, bookings []aggregator.BookingState) *pgx.QueuedQuery {
+func (a *applier) queueBookingRows(b *pgx.Batch, sql string, bookings []aggregator.BookingState, extra ...any) *pgx.QueuedQuery {
 	if len(bookings) == 0 {
 		return nil
 	}
@@ -203,5 +257,17 @@ func (a *applier) queueBookingRows(b *pgx.Batch, sql string, bookings []aggregat
 		seqs[i], ats[i], keyIDs[i] = s.Key.Seq, nullTime(s.Key.At), s.Key.ID
 		starts[i], startSeqs[i], startAts[i], startKeyIDs[i] = nullTime(s.StartAt), s.StartKey.Seq, nullTime(s.StartKey.At), s.StartKey.ID
 	}
-	return b.Queue(sql, ids, cars, cities, statuses, seqs, ats, keyIDs, starts, startSeqs, startAts, startKeyIDs)
+	return b.Queue(sql, append([]any{ids, cars, cities, statuses, seqs, ats, keyIDs, starts, startSeqs, startAts, startKeyIDs}, extra...)...)
+}
+
+// locked reports whether the transaction locks its entities as it reads
+// them: only after a lost race.
+func (a *applier) locked() bool { return a.mode.placeholders || a.mode.lockEntities }
+
+// pick returns lock when the transaction locks its entities, else read.
+func (a *applier) pick(lock, read string) string {
+	if a.locked() {
+		return lock
+	}
+	return read
 }

@@ -9,10 +9,10 @@ import (
 // the generation's schema (tally_gN, from an integer): values are always
 // bound parameters.
 type genQueries struct {
-	ensureCars, lockCars, insertCars, writeCars                 string
-	ensureBookings, lockBookings, insertBookings, writeBookings string
-	activeCars, bookingsByStatus                                string
-	dailyRevenue, dailyBookings, confirmedStarts                string
+	ensureCars, lockCars, readCars, insertCars, writeCars, writeReadCars                         string
+	ensureBookings, lockBookings, readBookings, insertBookings, writeBookings, writeReadBookings string
+	activeCars, bookingsByStatus                                                                 string
+	dailyRevenue, dailyBookings, confirmedStarts                                                 string
 }
 
 var queryCache sync.Map // int -> *genQueries
@@ -29,8 +29,10 @@ func queriesFor(gen int) *genQueries {
 func buildQueries(s string) *genQueries {
 	return &genQueries{
 		ensureCars: fmt.Sprintf(`INSERT INTO %s.cars (car_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, s),
-		lockCars: fmt.Sprintf(`SELECT car_id, COALESCE(city, ''), COALESCE(status, ''), key_seq, key_at, COALESCE(key_id, '')
+		lockCars: fmt.Sprintf(`SELECT car_id, COALESCE(city, ''), COALESCE(status, ''), key_seq, key_at, COALESCE(key_id, ''), xmin
 			FROM %s.cars WHERE car_id = ANY($1) ORDER BY car_id FOR UPDATE`, s),
+		readCars: fmt.Sprintf(`SELECT car_id, COALESCE(city, ''), COALESCE(status, ''), key_seq, key_at, COALESCE(key_id, ''), xmin
+			FROM %s.cars WHERE car_id = ANY($1)`, s),
 		insertCars: fmt.Sprintf(`INSERT INTO %s.cars (car_id, city, status, key_seq, key_at, key_id, updated_at)
 			SELECT u.car_id, u.city, u.status, u.key_seq, u.key_at, u.key_id, clock_timestamp()
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::text[])
@@ -41,10 +43,18 @@ func buildQueries(s string) *genQueries {
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::text[])
 				AS u(car_id, city, status, key_seq, key_at, key_id)
 			WHERE c.car_id = u.car_id`, s),
+		writeReadCars: fmt.Sprintf(`UPDATE %s.cars AS c SET city = u.city, status = u.status, key_seq = u.key_seq,
+			key_at = u.key_at, key_id = u.key_id, updated_at = clock_timestamp()
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::text[], $7::xid[])
+				AS u(car_id, city, status, key_seq, key_at, key_id, read_xmin)
+			WHERE c.car_id = u.car_id AND c.xmin = u.read_xmin`, s),
 		ensureBookings: fmt.Sprintf(`INSERT INTO %s.bookings (booking_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, s),
 		lockBookings: fmt.Sprintf(`SELECT booking_id, COALESCE(car_id, ''), COALESCE(city, ''), COALESCE(status, ''),
-				key_seq, key_at, COALESCE(key_id, ''), start_at, start_seq, start_key_at, COALESCE(start_key_id, '')
+				key_seq, key_at, COALESCE(key_id, ''), start_at, start_seq, start_key_at, COALESCE(start_key_id, ''), xmin
 			FROM %s.bookings WHERE booking_id = ANY($1) ORDER BY booking_id FOR UPDATE`, s),
+		readBookings: fmt.Sprintf(`SELECT booking_id, COALESCE(car_id, ''), COALESCE(city, ''), COALESCE(status, ''),
+				key_seq, key_at, COALESCE(key_id, ''), start_at, start_seq, start_key_at, COALESCE(start_key_id, ''), xmin
+			FROM %s.bookings WHERE booking_id = ANY($1)`, s),
 		insertBookings: fmt.Sprintf(`INSERT INTO %s.bookings (booking_id, car_id, city, status, key_seq, key_at, key_id,
 				start_at, start_seq, start_key_at, start_key_id, updated_at)
 			SELECT u.booking_id, u.car_id, u.city, u.status, u.key_seq, u.key_at, u.key_id,
@@ -61,6 +71,14 @@ func buildQueries(s string) *genQueries {
 					$8::timestamptz[], $9::int8[], $10::timestamptz[], $11::text[])
 				AS u(booking_id, car_id, city, status, key_seq, key_at, key_id, start_at, start_seq, start_key_at, start_key_id)
 			WHERE b.booking_id = u.booking_id`, s),
+		writeReadBookings: fmt.Sprintf(`UPDATE %s.bookings AS b SET car_id = u.car_id, city = u.city, status = u.status,
+				key_seq = u.key_seq, key_at = u.key_at, key_id = u.key_id, start_at = u.start_at,
+				start_seq = u.start_seq, start_key_at = u.start_key_at, start_key_id = NULLIF(u.start_key_id, ''),
+				updated_at = clock_timestamp()
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::timestamptz[], $7::text[],
+					$8::timestamptz[], $9::int8[], $10::timestamptz[], $11::text[], $12::xid[])
+				AS u(booking_id, car_id, city, status, key_seq, key_at, key_id, start_at, start_seq, start_key_at, start_key_id, read_xmin)
+			WHERE b.booking_id = u.booking_id AND b.xmin = u.read_xmin`, s),
 		activeCars: fmt.Sprintf(`INSERT INTO %s.active_cars AS t (city, cars, updated_at)
 			SELECT u.city, u.d, clock_timestamp() FROM unnest($1::text[], $2::int8[]) AS u(city, d)
 			ON CONFLICT (city) DO UPDATE SET cars = t.cars + excluded.cars, updated_at = excluded.updated_at`, s),

@@ -203,3 +203,81 @@ func TestApplyLosingARaceForAnEventAppliesAgain(t *testing.T) {
 	require.Equal(t, []store.Attempt{{}, {InsertEvents: true}, {InsertEvents: true}}, attempts(),
 		"the next batch after the race")
 }
+
+// bookingChange is a booking event of the given type after the confirmation.
+func bookingChange(id string, typ events.Type, bookingID string, seq int64, at time.Time) events.Draft {
+	return events.Draft{ID: id, Type: typ, OccurredAt: at, Seq: seq,
+		Data: events.BookingChange{BookingID: bookingID, CarID: "c1", City: "paris"}}
+}
+
+// TestApplyLosingARaceForAChangedEntityAppliesAgain makes a batch read a
+// car and a booking without locking them, and another batch change and
+// commit both before the first writes. The first must notice, apply its
+// batch again from the committed states, and leave the counters a
+// sequential apply leaves.
+func TestApplyLosingARaceForAChangedEntityAppliesAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	base := []events.Draft{confirmed("b1", "c1", "paris", t0.Add(time.Hour)), car("c1", "paris", events.CarActive, 1, t0)}
+	first := []events.Draft{
+		bookingChange("b1-s", events.BookingStarted, "b1", 2, t0.Add(time.Hour)),
+		car("c1", "paris", events.CarMaintenance, 2, t0.Add(2*time.Hour)),
+	}
+	second := []events.Draft{
+		bookingChange("b1-e", events.BookingEnded, "b1", 3, t0.Add(3*time.Hour)),
+		car("c1", "paris", events.CarActive, 3, t0.Add(4*time.Hour)),
+	}
+	wantViews := sequentialViews(t, base, first, second)
+
+	tb := setup(t)
+	applyDrafts(t, tb.store, base...)
+	reached, release, attempts := holdFirstWrite(tb.store)
+	done := applyAsync(t, tb.store, second)
+	<-reached // the second batch has read c1 and b1, and holds no lock on them
+	out, err := tb.store.Apply(ctx, store.Batch{Events: incoming(drafted(t, first)...)})
+	require.NoError(t, err, "the first batch must not wait for the second's read")
+	require.Zero(t, out.ChangeRaces)
+	close(release)
+	res := <-done
+	require.NoError(t, res.err)
+
+	require.Equal(t, wantViews, viewsWithoutTimes(t, tb.store))
+	requireVerified(t, tb.store)
+	require.Equal(t, 1, res.out.ChangeRaces, "the second batch must have lost the race and applied again")
+	require.Zero(t, res.out.EntityRaces)
+	require.Equal(t, 2, res.out.Applied)
+	require.Equal(t, []store.Attempt{{}, {}, {LockEntities: true}}, attempts(),
+		"the second batch, the first, then the second again with locks")
+}
+
+// TestApplyWaitingForAChangeAppliesAgain changes a booking in another
+// transaction and holds it uncommitted while a batch reads the booking and
+// writes it: the write must wait for the other transaction, and once that
+// commits, find the row changed and apply the batch again.
+func TestApplyWaitingForAChangeAppliesAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	base := []events.Draft{confirmed("b1", "c1", "paris", t0.Add(time.Hour))}
+	later := []events.Draft{bookingChange("b1-s", events.BookingStarted, "b1", 2, t0.Add(time.Hour))}
+	wantViews := sequentialViews(t, base, later)
+
+	tb := setup(t)
+	applyDrafts(t, tb.store, base...)
+	other, err := pgx.Connect(ctx, tb.url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = other.Close(ctx) })
+	tx, err := other.Begin(ctx)
+	require.NoError(t, err)
+	// A change that leaves the state as it was: only the row version moves.
+	_, err = tx.Exec(ctx, "UPDATE tally_g1.bookings SET updated_at = now() WHERE booking_id = 'b1'")
+	require.NoError(t, err)
+
+	done := applyAsync(t, tb.store, later)
+	waitForLockWait(t, tb.store, "UPDATE tally_g1.bookings%", "the write must wait for the uncommitted change")
+	require.NoError(t, tx.Commit(ctx))
+	res := <-done
+	require.NoError(t, res.err)
+	require.Equal(t, 1, res.out.ChangeRaces)
+	require.Equal(t, wantViews, viewsWithoutTimes(t, tb.store))
+	requireVerified(t, tb.store)
+}

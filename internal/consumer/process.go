@@ -215,6 +215,9 @@ func (w *Worker) observe(out store.Outcome, n int, took time.Duration) {
 	if out.EntityRaces > 0 {
 		m.ApplyRetries.WithLabelValues("entity_race").Add(float64(out.EntityRaces))
 	}
+	if out.ChangeRaces > 0 {
+		m.ApplyRetries.WithLabelValues("change_race").Add(float64(out.ChangeRaces))
+	}
 	if out.LedgerRaces > 0 {
 		m.ApplyRetries.WithLabelValues("ledger_race").Add(float64(out.LedgerRaces))
 	}

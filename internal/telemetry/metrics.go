@@ -68,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		ApplyRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "tally", Name: "apply_retries_total",
-			Help: "Batch apply attempts that failed and were retried, by kind: transient, data, system, entity_race (another worker created one of the batch's new cars or bookings first) or ledger_race (another worker recorded one of the batch's events first).",
+			Help: "Batch apply attempts that failed and were retried, by kind: transient, data, system, entity_race (another worker created one of the batch's new cars or bookings first), change_race (another worker changed one of the batch's cars or bookings after the batch read it) or ledger_race (another worker recorded one of the batch's events first).",
 		}, []string{"kind"}),
 		Redeliveries: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "tally", Name: "redeliveries_total",
