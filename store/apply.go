@@ -176,8 +176,8 @@ type applier struct {
 	gen   Generation
 	q     *genQueries
 	mode  applyMode
-	// knownCars and knownBookings are the entities whose rows exist and
-	// are locked; the write creates the others.
+	// knownCars and knownBookings are the entities whose rows exist, with
+	// the version read (xmin); the write creates the others.
 	knownCars, knownBookings map[string]uint32
 	// hookBeforeWrite is Store.testHookBeforeWrite.
 	hookBeforeWrite func(applyMode)
@@ -189,35 +189,76 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	}
 	out := Outcome{Gen: a.gen.Gen}
 	first, later := splitByID(b.Events)
-	isNew, err := a.recordEvents(ctx, first)
+	// Every transaction takes its locks in one order: events, dead
+	// letters, then cars, bookings and counters (see lockCars).
+	var (
+		fresh, dups []Incoming
+		res         aggregator.Result
+		err         error
+	)
+	optimistic := !a.mode.insertEvents && !a.locked()
+	if optimistic {
+		fresh, dups, res, err = a.recordAndFold(ctx, first, later)
+	} else {
+		fresh, dups, err = a.recordEvents(ctx, first, later)
+	}
 	if err != nil {
 		return out, err
 	}
 	if out.DeadLetteredByCode, err = a.recordDeadLetters(ctx, b.DeadLetters); err != nil {
 		return out, err
 	}
-	dups := later
-	fresh := make([]events.Event, 0, len(first))
-	for _, in := range first {
-		if isNew[in.Event.ID] {
-			fresh = append(fresh, in.Event)
-		} else {
-			dups = append(dups, in)
-		}
-	}
 	conflicts, err := a.classifyDuplicates(ctx, dups, &out)
 	if err != nil {
 		return out, err
 	}
-	res, err := a.fold(ctx, fresh)
-	if err != nil {
-		return out, err
+	if !optimistic {
+		if res, err = a.fold(ctx, eventsOf(fresh)); err != nil {
+			return out, err
+		}
 	}
 	out.Applied, out.Ignored, out.LastEventAt = res.Applied, res.Ignored, res.LastEventAt
 	if a.hookBeforeWrite != nil {
 		a.hookBeforeWrite(a.mode)
 	}
 	return out, a.write(ctx, res, conflicts, &out)
+}
+
+// recordAndFold is recordEvents and fold, for an optimistic attempt: it
+// looks the events up in the ledger and reads the entities of the new
+// ones, then copies them into the ledger while the batch is folded beside
+// it. The fold is a fifth of the worker's part of an apply, and the copy
+// the largest part of PostgreSQL's; done one after the other, each would
+// wait for the other. Only an optimistic attempt can read its entities
+// before it records its events, because it does not lock them.
+func (a *applier) recordAndFold(ctx context.Context, first, later []Incoming) ([]Incoming, []Incoming, aggregator.Result, error) {
+	fresh, dups, err := a.lookUpEvents(ctx, first, later)
+	if err != nil {
+		return nil, nil, aggregator.Result{}, err
+	}
+	evs := eventsOf(fresh)
+	prior, err := a.readPrior(ctx, evs)
+	if err != nil {
+		return nil, nil, aggregator.Result{}, err
+	}
+	type folded struct {
+		res aggregator.Result
+		err error
+	}
+	done := make(chan folded, 1)
+	go func() {
+		res, err := aggregator.Fold(prior, evs, a.gen.Zones)
+		done <- folded{res, err}
+	}()
+	err = a.copyEvents(ctx, fresh)
+	f := <-done
+	if err != nil {
+		return nil, nil, aggregator.Result{}, err
+	}
+	if f.err != nil {
+		return nil, nil, aggregator.Result{}, fmt.Errorf("fold: %w", f.err)
+	}
+	return fresh, dups, f.res, nil
 }
 
 // applySettingsSQL sets the planner for the apply transaction, whose
@@ -320,42 +361,61 @@ RETURNING id`
 // insertEventsSQL's arrays and of copyEvents' rows.
 var eventColumns = []string{"id", "type", "occurred_at", "seq", "entity", "city", "stream_seq", "body"}
 
-// recordEvents records the events (distinct ids, sorted) in the ledger and
-// returns the ids that were not there before.
+// recordEvents records the events (first: distinct ids, sorted) in the
+// ledger and returns the new ones, and, with the later copies of ids in the
+// batch (later), the copies of ids recorded before.
 //
-// It looks the ids up and copies the others in with COPY, which costs
-// PostgreSQL about a quarter less per event than INSERT ... ON CONFLICT:
-// rows go to the table a page at a time, and no insertion is speculative.
-// But COPY cannot skip an id: when another transaction records one of the
-// ids after the lookup (workers sharing a stream, an event published
-// twice), the copy waits for that transaction and then fails with
-// errLedgerRace. Store.Apply then applies the batch again with
+// A first attempt looks the ids up and copies the others in with COPY,
+// which costs PostgreSQL about a quarter less per event than INSERT ... ON
+// CONFLICT: rows go to the table a page at a time, and no insertion is
+// speculative. But COPY cannot skip an id: when another transaction
+// records one of the ids after the lookup (workers sharing a stream, an
+// event published twice), the copy waits for that transaction and then
+// fails with errLedgerRace. Store.Apply then applies the batch again with
 // mode.insertEvents: an INSERT ... ON CONFLICT DO NOTHING, which skips the
 // id. Neither way closes a cycle of waits: every transaction records its
 // events in id order, before it locks anything else.
-func (a *applier) recordEvents(ctx context.Context, in []Incoming) (map[string]bool, error) {
-	if len(in) == 0 {
-		return nil, nil
+func (a *applier) recordEvents(ctx context.Context, first, later []Incoming) ([]Incoming, []Incoming, error) {
+	if !a.mode.insertEvents {
+		fresh, dups, err := a.lookUpEvents(ctx, first, later)
+		if err != nil {
+			return nil, nil, err
+		}
+		return fresh, dups, a.copyEvents(ctx, fresh)
 	}
-	if a.mode.insertEvents {
-		return a.insertEvents(ctx, in)
+	isNew, err := a.insertEvents(ctx, first)
+	if err != nil {
+		return nil, nil, err
 	}
-	return a.copyEvents(ctx, in)
+	fresh := make([]Incoming, 0, len(isNew))
+	dups := later
+	for _, in := range first {
+		if isNew[in.Event.ID] {
+			fresh = append(fresh, in)
+		} else {
+			dups = append(dups, in)
+		}
+	}
+	return fresh, dups, nil
 }
 
 // errLedgerRace is copyEvents meeting an event another transaction
 // recorded after the lookup.
 var errLedgerRace = errors.New("another transaction recorded an event of this batch first")
 
-// copyEvents is recordEvents without mode.insertEvents.
-func (a *applier) copyEvents(ctx context.Context, in []Incoming) (map[string]bool, error) {
-	ids := make([]string, len(in))
-	for i := range in {
-		ids[i] = in[i].Event.ID
+// lookUpEvents splits first (distinct ids, sorted) into the events the
+// ledger does not hold and, after later, those it does.
+func (a *applier) lookUpEvents(ctx context.Context, first, later []Incoming) ([]Incoming, []Incoming, error) {
+	if len(first) == 0 {
+		return nil, later, nil
+	}
+	ids := make([]string, len(first))
+	for i := range first {
+		ids[i] = first[i].Event.ID
 	}
 	rows, err := a.tx.Query(ctx, "SELECT id FROM tally.events WHERE id = ANY($1::text[])", ids)
 	if err != nil {
-		return nil, fmt.Errorf("look up events: %w", err)
+		return nil, nil, fmt.Errorf("look up events: %w", err)
 	}
 	recorded := make(map[string]struct{})
 	var id string
@@ -363,18 +423,24 @@ func (a *applier) copyEvents(ctx context.Context, in []Incoming) (map[string]boo
 		recorded[id] = struct{}{}
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("look up events: %w", err)
+		return nil, nil, fmt.Errorf("look up events: %w", err)
 	}
-	isNew := make(map[string]bool, len(in)-len(recorded))
-	fresh := make([]*Incoming, 0, len(in)-len(recorded))
-	for i := range in {
-		if _, ok := recorded[in[i].Event.ID]; !ok {
-			fresh = append(fresh, &in[i])
-			isNew[in[i].Event.ID] = true
+	fresh := make([]Incoming, 0, len(first)-len(recorded))
+	dups := later
+	for i := range first {
+		if _, ok := recorded[first[i].Event.ID]; ok {
+			dups = append(dups, first[i])
+		} else {
+			fresh = append(fresh, first[i])
 		}
 	}
+	return fresh, dups, nil
+}
+
+// copyEvents copies events that lookUpEvents did not find into the ledger.
+func (a *applier) copyEvents(ctx context.Context, fresh []Incoming) error {
 	if len(fresh) == 0 {
-		return isNew, nil
+		return nil
 	}
 	row := make([]any, len(eventColumns)) // CopyFrom encodes each row before asking for the next
 	k := -1
@@ -382,24 +448,23 @@ func (a *applier) copyEvents(ctx context.Context, in []Incoming) (map[string]boo
 		if k++; k == len(fresh) {
 			return nil, nil
 		}
-		e := fresh[k]
-		ev := &e.Event
+		ev := &fresh[k].Event
 		row[0], row[1], row[2], row[3] = ev.ID, string(ev.Type), ev.OccurredAt, nullIfZero(ev.Seq)
-		row[4], row[5], row[6], row[7] = nullIfZero(ev.EntityID()), nullIfZero(ev.City), int64(e.StreamSeq), ev.Body
+		row[4], row[5], row[6], row[7] = nullIfZero(ev.EntityID()), nullIfZero(ev.City), int64(fresh[k].StreamSeq), ev.Body
 		return row, nil
 	})
 	n, err := a.tx.CopyFrom(ctx, pgx.Identifier{"tally", "events"}, eventColumns, src)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_pkey" { // unique_violation
-		return nil, fmt.Errorf("%w: %s", errLedgerRace, pgErr.Detail)
+		return fmt.Errorf("%w: %s", errLedgerRace, pgErr.Detail)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("record events: %w", err)
+		return fmt.Errorf("record events: %w", err)
 	}
 	if n != int64(len(fresh)) {
-		return nil, fmt.Errorf("record events: copied %d of %d", n, len(fresh))
+		return fmt.Errorf("record events: copied %d of %d", n, len(fresh))
 	}
-	return isNew, nil
+	return nil
 }
 
 // nullIfZero maps the zero value to NULL.
@@ -534,16 +599,11 @@ func sameAsRecorded(e *events.Event, recordedBody []byte) bool {
 	return events.SameContent(e, &rec)
 }
 
-// fold locks and reads the prior states of the entities the new events
-// touch, then folds the events into new states and deltas.
+// fold reads the prior states of the entities the new events touch, then
+// folds the events into new states and deltas.
 func (a *applier) fold(ctx context.Context, fresh []events.Event) (aggregator.Result, error) {
-	carIDs, bookingIDs := entityIDs(fresh)
-	var prior aggregator.Prior
-	var err error
-	if prior.Cars, err = a.lockCars(ctx, carIDs); err != nil {
-		return aggregator.Result{}, err
-	}
-	if prior.Bookings, err = a.lockBookings(ctx, bookingIDs); err != nil {
+	prior, err := a.readPrior(ctx, fresh)
+	if err != nil {
 		return aggregator.Result{}, err
 	}
 	res, err := aggregator.Fold(prior, fresh, a.gen.Zones)
@@ -551,6 +611,28 @@ func (a *applier) fold(ctx context.Context, fresh []events.Event) (aggregator.Re
 		return res, fmt.Errorf("fold: %w", err)
 	}
 	return res, nil
+}
+
+// readPrior reads (and, after a lost race, locks) the states of the cars
+// and bookings of evs.
+func (a *applier) readPrior(ctx context.Context, evs []events.Event) (aggregator.Prior, error) {
+	carIDs, bookingIDs := entityIDs(evs)
+	var prior aggregator.Prior
+	var err error
+	if prior.Cars, err = a.lockCars(ctx, carIDs); err != nil {
+		return prior, err
+	}
+	prior.Bookings, err = a.lockBookings(ctx, bookingIDs)
+	return prior, err
+}
+
+// eventsOf returns the events of in.
+func eventsOf(in []Incoming) []events.Event {
+	evs := make([]events.Event, len(in))
+	for i := range in {
+		evs[i] = in[i].Event
+	}
+	return evs
 }
 
 // entityIDs returns the sorted, distinct car and booking ids of the events.

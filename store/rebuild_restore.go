@@ -34,8 +34,8 @@ func (s *Store) restoreEvents(ctx context.Context, first []Incoming, mode applyM
 			return fmt.Errorf("take the generation lock: %w", err)
 		}
 		a := applier{tx: tx, mode: mode}
-		isNew, err := a.recordEvents(ctx, first)
-		n = len(isNew)
+		fresh, _, err := a.recordEvents(ctx, first, nil)
+		n = len(fresh)
 		return err
 	})
 	return n, err
