@@ -76,10 +76,11 @@ type Outcome struct {
 
 // Apply records a batch in one transaction: the events in the ledger (an
 // id already there changes nothing), the prior states of the entities the
-// new events touch (read, and locked when written), their new states, the coalesced
-// counter deltas, duplicates, conflicts, dead letters and freshness. Rows
-// are touched in one global order so concurrent workers never deadlock.
-// On error nothing is recorded; the same batch may be applied again.
+// new events touch (read, and locked when written), their new states, the
+// coalesced counter deltas, duplicates, conflicts, dead letters and
+// freshness. Rows are locked in one global order so concurrent workers
+// never deadlock. On error nothing is recorded; the same batch may be
+// applied again.
 //
 // The first attempt is optimistic about what other transactions do at the
 // same moment: it copies the events it did not find in the ledger (see
@@ -376,6 +377,9 @@ var eventColumns = []string{"id", "type", "occurred_at", "seq", "entity", "city"
 // id. Neither way closes a cycle of waits: every transaction records its
 // events in id order, before it locks anything else.
 func (a *applier) recordEvents(ctx context.Context, first, later []Incoming) ([]Incoming, []Incoming, error) {
+	if len(first) == 0 {
+		return nil, later, nil
+	}
 	if !a.mode.insertEvents {
 		fresh, dups, err := a.lookUpEvents(ctx, first, later)
 		if err != nil {

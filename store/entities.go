@@ -61,7 +61,7 @@ func (a *applier) lockCars(ctx context.Context, ids []string) (map[string]aggreg
 	}
 	rows, err := a.tx.Query(ctx, a.pick(a.q.lockCars, a.q.readCars), ids)
 	if err != nil {
-		return nil, fmt.Errorf("lock cars: %w", err)
+		return nil, fmt.Errorf("read cars: %w", err)
 	}
 	states := make(map[string]aggregator.CarState, len(ids))
 	a.knownCars = make(map[string]uint32, len(ids))
@@ -76,7 +76,7 @@ func (a *applier) lockCars(ctx context.Context, ids []string) (map[string]aggreg
 		}
 		return nil
 	})
-	return states, wrap(err, "lock cars")
+	return states, wrap(err, "read cars")
 }
 
 // lockBookings is lockCars for bookings.
@@ -92,7 +92,7 @@ func (a *applier) lockBookings(ctx context.Context, ids []string) (map[string]ag
 	}
 	rows, err := a.tx.Query(ctx, a.pick(a.q.lockBookings, a.q.readBookings), ids)
 	if err != nil {
-		return nil, fmt.Errorf("lock bookings: %w", err)
+		return nil, fmt.Errorf("read bookings: %w", err)
 	}
 	states := make(map[string]aggregator.BookingState, len(ids))
 	a.knownBookings = make(map[string]uint32, len(ids))
@@ -109,7 +109,7 @@ func (a *applier) lockBookings(ctx context.Context, ids []string) (map[string]ag
 		}
 		return nil
 	})
-	return states, wrap(err, "lock bookings")
+	return states, wrap(err, "read bookings")
 }
 
 func utc(t *time.Time) time.Time {
