@@ -102,6 +102,22 @@ func waitForLockWait(t *testing.T, s *store.Store, query, msg string) {
 	}, 10*time.Second, 5*time.Millisecond, msg)
 }
 
+// uncommitted runs sql in a transaction of its own connection to tb's
+// database and returns the transaction, open: its changes hold their row
+// locks until the test commits it.
+func uncommitted(t *testing.T, tb *testBundle, sql string) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	other, err := pgx.Connect(ctx, tb.url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = other.Close(ctx) })
+	tx, err := other.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, sql)
+	require.NoError(t, err)
+	return tx
+}
+
 type applyResult struct {
 	out store.Outcome
 	err error
@@ -137,13 +153,7 @@ func TestApplyDoesNotWaitForAnEntityBeingCreated(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	tb := setup(t)
-	other, err := pgx.Connect(ctx, tb.url)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = other.Close(ctx) })
-	tx, err := other.Begin(ctx)
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, "INSERT INTO tally_g1.bookings (booking_id) VALUES ('b1')")
-	require.NoError(t, err)
+	tx := uncommitted(t, tb, "INSERT INTO tally_g1.bookings (booking_id) VALUES ('b1')")
 
 	done := applyAsync(t, tb.store, []events.Draft{confirmed("b1", "c1", "paris", t0.Add(time.Hour))})
 	// Without the lock timeout the optimistic creation would wait for the
@@ -263,14 +273,8 @@ func TestApplyWaitingForAChangeAppliesAgain(t *testing.T) {
 
 	tb := setup(t)
 	applyDrafts(t, tb.store, base...)
-	other, err := pgx.Connect(ctx, tb.url)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = other.Close(ctx) })
-	tx, err := other.Begin(ctx)
-	require.NoError(t, err)
 	// A change that leaves the state as it was: only the row version moves.
-	_, err = tx.Exec(ctx, "UPDATE tally_g1.bookings SET updated_at = now() WHERE booking_id = 'b1'")
-	require.NoError(t, err)
+	tx := uncommitted(t, tb, "UPDATE tally_g1.bookings SET updated_at = now() WHERE booking_id = 'b1'")
 
 	done := applyAsync(t, tb.store, later)
 	waitForLockWait(t, tb.store, "UPDATE tally_g1.bookings%", "the write must wait for the uncommitted change")
