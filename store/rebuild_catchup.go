@@ -65,7 +65,8 @@ func (r *rebuilder) catchUpTo(ctx context.Context, w int64) error {
 
 // applyChunk applies to the new generation, in tx, the ledger events with
 // position in (lo, hi], at most catchUpChunk of them, the way the apply
-// path does (prior states read and locked, then new states and deltas).
+// path does (prior states read, then new states and deltas; the rebuild is
+// the only writer of the new generation, so it never loses a race).
 // It returns the events and the last position covered.
 func (r *rebuilder) applyChunk(ctx context.Context, tx pgx.Tx, lo, hi int64) ([]events.Event, int64, error) {
 	rows, err := tx.Query(ctx, `SELECT pos, body FROM tally.events WHERE pos > $1 AND pos <= $2 ORDER BY pos LIMIT $3`,
