@@ -47,8 +47,8 @@ var errEntityRace = errors.New("another transaction created an entity of this ba
 // takes cars, then bookings, then counters, each in key order (an
 // optimistic one takes its cars and bookings when it updates them, in the
 // order of the ids it passes, a cautious one when it reads them), and
-// creations of new rows in an optimistic attempt give up rather than wait
-// (see queueEntities), so no cycle of waits can close.
+// creations of new rows come after those updates and give up rather than
+// wait (see queueEntities), so no cycle of waits can close.
 func (a *applier) lockCars(ctx context.Context, ids []string) (map[string]aggregator.CarState, error) {
 	a.knownCars = nil
 	if len(ids) == 0 {
