@@ -24,7 +24,6 @@ import (
 // states, and leave the counters a sequential apply leaves.
 func TestApplyLosingARaceForANewEntityAppliesAgain(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	first := []events.Draft{
 		confirmed("b1", "c1", "paris", t0.Add(time.Hour)),
 		car("c1", "paris", events.CarActive, 1, t0),
@@ -35,27 +34,50 @@ func TestApplyLosingARaceForANewEntityAppliesAgain(t *testing.T) {
 		car("c1", "paris", events.CarMaintenance, 2, t0.Add(2*time.Hour)),
 	}
 
-	wantViews := sequentialViews(t, first, second)
-
-	tb := setup(t)
-	reached, release, attempts := holdFirstWrite(tb.store)
-	done := applyAsync(t, tb.store, second)
-	<-reached // the second batch has read c1 and b1 as unknown
-	out, err := tb.store.Apply(ctx, store.Batch{Events: incoming(drafted(t, first)...)})
-	require.NoError(t, err)
-	require.Zero(t, out.EntityRaces, "the first batch met no race")
-	close(release)
-	res := <-done
-	require.NoError(t, res.err)
-
-	require.Equal(t, wantViews, viewsWithoutTimes(t, tb.store))
-	rep := requireVerified(t, tb.store)
+	r := raceBeforeWrite(t, nil, first, second) // the second has read c1 and b1 as unknown
+	require.Zero(t, r.first.EntityRaces, "the first batch met no race")
+	require.Equal(t, r.wantViews, viewsWithoutTimes(t, r.tb.store))
+	rep := requireVerified(t, r.tb.store)
 	require.Equal(t, 1, rep.Bookings)
 	require.Equal(t, 1, rep.Cars)
-	require.Equal(t, 1, res.out.EntityRaces, "the second batch must have lost the race and applied again")
-	require.Equal(t, 2, res.out.Applied)
-	require.Equal(t, []store.Attempt{{}, {}, {Placeholders: true}}, attempts(),
+	require.Equal(t, 1, r.second.EntityRaces, "the second batch must have lost the race and applied again")
+	require.Equal(t, 2, r.second.Applied)
+	require.Equal(t, []store.Attempt{{}, {}, {Placeholders: true}}, r.attempts,
 		"the second batch, the first, then the second again with placeholders")
+}
+
+// raced is what raceBeforeWrite saw.
+type raced struct {
+	tb            *testBundle
+	first, second store.Outcome
+	// attempts lists how each transaction went about its batch, in the
+	// order they reached their write.
+	attempts []store.Attempt
+	// wantViews are the views a sequential apply of base, first and
+	// second leaves.
+	wantViews store.Views
+}
+
+// raceBeforeWrite applies base, then starts applying second and holds it
+// when it has read its entities and is about to write, applies first
+// meanwhile (which must not wait for second), then lets second write.
+func raceBeforeWrite(t *testing.T, base, first, second []events.Draft) raced {
+	t.Helper()
+	r := raced{wantViews: sequentialViews(t, base, first, second), tb: setup(t)}
+	if len(base) > 0 {
+		applyDrafts(t, r.tb.store, base...)
+	}
+	reached, release, attempts := holdFirstWrite(r.tb.store)
+	done := applyAsync(t, r.tb.store, second)
+	<-reached
+	var err error
+	r.first, err = r.tb.store.Apply(context.Background(), store.Batch{Events: incoming(drafted(t, first)...)})
+	close(release)
+	require.NoError(t, err, "the first batch must not wait for the second")
+	res := <-done
+	require.NoError(t, res.err)
+	r.second, r.attempts = res.out, attempts()
+	return r
 }
 
 // sequentialViews returns the views applying the batches one after the
@@ -230,7 +252,6 @@ func bookingChange(id string, typ events.Type, bookingID string, seq int64, at t
 // sequential apply leaves.
 func TestApplyLosingARaceForAChangedEntityAppliesAgain(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	base := []events.Draft{confirmed("b1", "c1", "paris", t0.Add(time.Hour)), car("c1", "paris", events.CarActive, 1, t0)}
 	first := []events.Draft{
 		bookingChange("b1-s", events.BookingStarted, "b1", 2, t0.Add(time.Hour)),
@@ -240,26 +261,15 @@ func TestApplyLosingARaceForAChangedEntityAppliesAgain(t *testing.T) {
 		bookingChange("b1-e", events.BookingEnded, "b1", 3, t0.Add(3*time.Hour)),
 		car("c1", "paris", events.CarActive, 3, t0.Add(4*time.Hour)),
 	}
-	wantViews := sequentialViews(t, base, first, second)
 
-	tb := setup(t)
-	applyDrafts(t, tb.store, base...)
-	reached, release, attempts := holdFirstWrite(tb.store)
-	done := applyAsync(t, tb.store, second)
-	<-reached // the second batch has read c1 and b1, and holds no lock on them
-	out, err := tb.store.Apply(ctx, store.Batch{Events: incoming(drafted(t, first)...)})
-	require.NoError(t, err, "the first batch must not wait for the second's read")
-	require.Zero(t, out.ChangeRaces)
-	close(release)
-	res := <-done
-	require.NoError(t, res.err)
-
-	require.Equal(t, wantViews, viewsWithoutTimes(t, tb.store))
-	requireVerified(t, tb.store)
-	require.Equal(t, 1, res.out.ChangeRaces, "the second batch must have lost the race and applied again")
-	require.Zero(t, res.out.EntityRaces)
-	require.Equal(t, 2, res.out.Applied)
-	require.Equal(t, []store.Attempt{{}, {}, {LockEntities: true}}, attempts(),
+	r := raceBeforeWrite(t, base, first, second) // the second has read c1 and b1, and holds no lock on them
+	require.Zero(t, r.first.ChangeRaces)
+	require.Equal(t, r.wantViews, viewsWithoutTimes(t, r.tb.store))
+	requireVerified(t, r.tb.store)
+	require.Equal(t, 1, r.second.ChangeRaces, "the second batch must have lost the race and applied again")
+	require.Zero(t, r.second.EntityRaces)
+	require.Equal(t, 2, r.second.Applied)
+	require.Equal(t, []store.Attempt{{}, {}, {LockEntities: true}}, r.attempts,
 		"the second batch, the first, then the second again with locks")
 }
 
