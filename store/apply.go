@@ -86,7 +86,7 @@ type Outcome struct {
 // same moment: it copies the events it did not find in the ledger (see
 // recordEvents), reads the entities without locking them, updates each
 // only if it is still as read, and creates the rows of the entities it has
-// not seen with their new state (see lockCars). When another transaction
+// not seen with their new state (see readCars). When another transaction
 // records one of those events, changes one of those entities or creates
 // one first (workers sharing a stream), it rolls back and applies the
 // batch again, doing that step the cautious way, which cannot lose that
@@ -149,10 +149,10 @@ type applyMode struct {
 	// insertEvents makes recordEvents insert with ON CONFLICT DO NOTHING
 	// rather than copy.
 	insertEvents bool
-	// placeholders makes lockCars and lockBookings create a row for every
+	// placeholders makes readCars and readBookings create a row for every
 	// new entity before locking.
 	placeholders bool
-	// lockEntities makes lockCars and lockBookings lock the rows they read
+	// lockEntities makes readCars and readBookings lock the rows they read
 	// (placeholders does too).
 	lockEntities bool
 }
@@ -191,7 +191,7 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	out := Outcome{Gen: a.gen.Gen}
 	first, later := splitByID(b.Events)
 	// Every transaction takes its locks in one order: events, dead
-	// letters, then cars, bookings and counters (see lockCars).
+	// letters, then cars, bookings and counters (see readCars).
 	var (
 		fresh, dups []Incoming
 		res         aggregator.Result
@@ -391,16 +391,22 @@ func (a *applier) recordEvents(ctx context.Context, first, later []Incoming) ([]
 	if err != nil {
 		return nil, nil, err
 	}
-	fresh := make([]Incoming, 0, len(isNew))
-	dups := later
-	for _, in := range first {
-		if isNew[in.Event.ID] {
-			fresh = append(fresh, in)
+	fresh, dups := partition(first, later, func(id string) bool { return isNew[id] })
+	return fresh, dups, nil
+}
+
+// partition splits first into the events isNew says are new and, after
+// later, the others.
+func partition(first, later []Incoming, isNew func(id string) bool) (fresh, dups []Incoming) {
+	fresh, dups = make([]Incoming, 0, len(first)), later
+	for i := range first {
+		if isNew(first[i].Event.ID) {
+			fresh = append(fresh, first[i])
 		} else {
-			dups = append(dups, in)
+			dups = append(dups, first[i])
 		}
 	}
-	return fresh, dups, nil
+	return fresh, dups
 }
 
 // errLedgerRace is copyEvents meeting an event another transaction
@@ -429,15 +435,10 @@ func (a *applier) lookUpEvents(ctx context.Context, first, later []Incoming) ([]
 	}); err != nil {
 		return nil, nil, fmt.Errorf("look up events: %w", err)
 	}
-	fresh := make([]Incoming, 0, len(first)-len(recorded))
-	dups := later
-	for i := range first {
-		if _, ok := recorded[first[i].Event.ID]; ok {
-			dups = append(dups, first[i])
-		} else {
-			fresh = append(fresh, first[i])
-		}
-	}
+	fresh, dups := partition(first, later, func(id string) bool {
+		_, ok := recorded[id]
+		return !ok
+	})
 	return fresh, dups, nil
 }
 
@@ -623,10 +624,10 @@ func (a *applier) readPrior(ctx context.Context, evs []events.Event) (aggregator
 	carIDs, bookingIDs := entityIDs(evs)
 	var prior aggregator.Prior
 	var err error
-	if prior.Cars, err = a.lockCars(ctx, carIDs); err != nil {
+	if prior.Cars, err = a.readCars(ctx, carIDs); err != nil {
 		return prior, err
 	}
-	prior.Bookings, err = a.lockBookings(ctx, bookingIDs)
+	prior.Bookings, err = a.readBookings(ctx, bookingIDs)
 	return prior, err
 }
 

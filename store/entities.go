@@ -18,7 +18,7 @@ import (
 // rolls back and applies the batch again with placeholders.
 var errEntityRace = errors.New("another transaction created an entity of this batch first")
 
-// lockCars reads the rows of the cars that exist, with the version (xmin)
+// readCars reads the rows of the cars that exist, with the version (xmin)
 // of each; a row with no applied event reads as the zero state and is left
 // out of the states.
 //
@@ -49,7 +49,7 @@ var errEntityRace = errors.New("another transaction created an entity of this ba
 // order of the ids it passes, a cautious one when it reads them), and
 // creations of new rows come after those updates and give up rather than
 // wait (see queueEntities), so no cycle of waits can close.
-func (a *applier) lockCars(ctx context.Context, ids []string) (map[string]aggregator.CarState, error) {
+func (a *applier) readCars(ctx context.Context, ids []string) (map[string]aggregator.CarState, error) {
 	a.knownCars = nil
 	if len(ids) == 0 {
 		return nil, nil
@@ -79,8 +79,8 @@ func (a *applier) lockCars(ctx context.Context, ids []string) (map[string]aggreg
 	return states, wrap(err, "read cars")
 }
 
-// lockBookings is lockCars for bookings.
-func (a *applier) lockBookings(ctx context.Context, ids []string) (map[string]aggregator.BookingState, error) {
+// readBookings is readCars for bookings.
+func (a *applier) readBookings(ctx context.Context, ids []string) (map[string]aggregator.BookingState, error) {
 	a.knownBookings = nil
 	if len(ids) == 0 {
 		return nil, nil
@@ -128,7 +128,7 @@ func nullTime(t time.Time) *time.Time {
 }
 
 // queueEntities adds the writes of changed entity states to the batch:
-// the updates of the rows lockCars and lockBookings read (as they were
+// the updates of the rows readCars and readBookings found (as they were
 // read, unless they were locked), then the creation of new cars and
 // bookings.
 //
