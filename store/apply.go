@@ -1,15 +1,18 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/md5"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -443,22 +446,14 @@ func (a *applier) lookUpEvents(ctx context.Context, first, later []Incoming) ([]
 }
 
 // copyEvents copies events that lookUpEvents did not find into the ledger.
+// It writes COPY's binary format itself (ledgerCopyData): pgx's CopyFrom
+// would first ask the server for the columns' types, a round trip more,
+// and then encode each value through an interface.
 func (a *applier) copyEvents(ctx context.Context, fresh []Incoming) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	row := make([]any, len(eventColumns)) // CopyFrom encodes each row before asking for the next
-	k := -1
-	src := pgx.CopyFromFunc(func() ([]any, error) {
-		if k++; k == len(fresh) {
-			return nil, nil
-		}
-		ev := &fresh[k].Event
-		row[0], row[1], row[2], row[3] = ev.ID, string(ev.Type), ev.OccurredAt, nullIfZero(ev.Seq)
-		row[4], row[5], row[6], row[7] = nullIfZero(ev.EntityID()), nullIfZero(ev.City), int64(fresh[k].StreamSeq), ev.Body
-		return row, nil
-	})
-	n, err := a.tx.CopyFrom(ctx, pgx.Identifier{"tally", "events"}, eventColumns, src)
+	tag, err := a.tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(ledgerCopyData(fresh)), copyEventsSQL)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_pkey" { // unique_violation
 		return fmt.Errorf("%w: %s", errLedgerRace, pgErr.Detail)
@@ -466,19 +461,64 @@ func (a *applier) copyEvents(ctx context.Context, fresh []Incoming) error {
 	if err != nil {
 		return fmt.Errorf("record events: %w", err)
 	}
-	if n != int64(len(fresh)) {
+	if n := tag.RowsAffected(); n != int64(len(fresh)) {
 		return fmt.Errorf("record events: copied %d of %d", n, len(fresh))
 	}
 	return nil
 }
 
-// nullIfZero maps the zero value to NULL.
-func nullIfZero[T comparable](v T) any {
-	var zero T
-	if v == zero {
-		return nil
+var copyEventsSQL = "COPY tally.events (" + strings.Join(eventColumns, ", ") + ") FROM STDIN (FORMAT binary)"
+
+// ledgerCopyData is the ledger rows of in, in eventColumns' order, in
+// COPY's binary format: a signature, flags and extension length, then per
+// row its field count and each field's length (-1 for NULL) and bytes, in
+// the types' binary forms (text and bytea as they are, int8 big-endian,
+// timestamptz as microseconds since 2000), and -1 at the end. Zero seqs and
+// empty entities and cities are NULL, as in insertEventsSQL.
+func ledgerCopyData(in []Incoming) []byte {
+	const fields = 8
+	size := len(copySignature) + 8 + 2
+	for i := range in {
+		ev := &in[i].Event
+		size += 2 + fields*4 + 3*8 + len(ev.ID) + len(ev.Type) + len(ev.City) + len(ev.CarID) + len(ev.BookingID) + len(ev.Body)
 	}
-	return v
+	buf := make([]byte, 0, size)
+	buf = append(buf, copySignature...)
+	buf = binary.BigEndian.AppendUint64(buf, 0) // flags, header extension length
+	for i := range in {
+		ev := &in[i].Event
+		buf = binary.BigEndian.AppendUint16(buf, fields)
+		buf = appendCopyText(buf, ev.ID)
+		buf = appendCopyText(buf, string(ev.Type))
+		buf = appendTimestamptz(buf, ev.OccurredAt)
+		buf = appendCopyInt8(buf, ev.Seq, ev.Seq == 0)
+		buf = appendCopyText(buf, ev.EntityID())
+		buf = appendCopyText(buf, ev.City)
+		buf = appendCopyInt8(buf, int64(in[i].StreamSeq), false)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(ev.Body)))
+		buf = append(buf, ev.Body...)
+	}
+	return binary.BigEndian.AppendUint16(buf, 0xFFFF)
+}
+
+const copySignature = "PGCOPY\n\xff\r\n\x00"
+
+// appendCopyText appends a text field, NULL when s is empty.
+func appendCopyText(buf []byte, s string) []byte {
+	if s == "" {
+		return binary.BigEndian.AppendUint32(buf, 0xFFFFFFFF)
+	}
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
+	return append(buf, s...)
+}
+
+// appendCopyInt8 appends an int8 field, or NULL.
+func appendCopyInt8(buf []byte, v int64, null bool) []byte {
+	if null {
+		return binary.BigEndian.AppendUint32(buf, 0xFFFFFFFF)
+	}
+	buf = binary.BigEndian.AppendUint32(buf, 8)
+	return binary.BigEndian.AppendUint64(buf, uint64(v))
 }
 
 // insertEvents is recordEvents with mode.insertEvents.

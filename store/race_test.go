@@ -67,12 +67,12 @@ func raceBeforeWrite(t *testing.T, base, first, second []events.Draft) raced {
 	if len(base) > 0 {
 		applyDrafts(t, r.tb.store, base...)
 	}
-	reached, release, attempts := holdFirstWrite(r.tb.store)
+	reached, release, attempts := holdFirstWrite(t, r.tb.store)
 	done := applyAsync(t, r.tb.store, second)
 	<-reached
 	var err error
 	r.first, err = r.tb.store.Apply(context.Background(), store.Batch{Events: incoming(drafted(t, first)...)})
-	close(release)
+	release()
 	require.NoError(t, err, "the first batch must not wait for the second")
 	res := <-done
 	require.NoError(t, res.err)
@@ -92,10 +92,13 @@ func sequentialViews(t *testing.T, batches ...[]events.Draft) store.Views {
 }
 
 // holdFirstWrite makes the first apply transaction of s that is about to
-// write close reached and wait for release; attempts lists how every
+// write close reached and wait until release is called; attempts lists how every
 // transaction that got there went about its batch.
-func holdFirstWrite(s *store.Store) (reached, release chan struct{}, attempts func() []store.Attempt) {
-	reached, release = make(chan struct{}), make(chan struct{})
+func holdFirstWrite(t *testing.T, s *store.Store) (reached chan struct{}, release func(), attempts func() []store.Attempt) {
+	reached, released := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(released) }) }
+	t.Cleanup(release) // a test that fails before it releases must not hang in s.Close
 	var seen []store.Attempt
 	var mu sync.Mutex
 	store.SetHookBeforeWrite(s, func(a store.Attempt) {
@@ -105,7 +108,7 @@ func holdFirstWrite(s *store.Store) (reached, release chan struct{}, attempts fu
 		mu.Unlock()
 		if firstCall {
 			close(reached)
-			<-release
+			<-released
 		}
 	})
 	return reached, release, func() []store.Attempt {
@@ -211,12 +214,12 @@ func TestApplyLosingARaceForAnEventAppliesAgain(t *testing.T) {
 	wantViews := sequentialViews(t, first, second)
 
 	tb := setup(t)
-	reached, release, attempts := holdFirstWrite(tb.store)
+	reached, release, attempts := holdFirstWrite(t, tb.store)
 	firstDone := applyAsync(t, tb.store, first)
 	<-reached // the first batch holds b1-c recorded and not committed
 	secondDone := applyAsync(t, tb.store, second)
-	waitForLockWait(t, tb.store, `copy "tally"."events"%`, "the second batch's copy must wait for the first's uncommitted event")
-	close(release)
+	waitForLockWait(t, tb.store, `COPY tally.events %`, "the second batch's copy must wait for the first's uncommitted event")
+	release()
 	res1 := <-firstDone
 	require.NoError(t, res1.err)
 	require.Zero(t, res1.out.LedgerRaces, "the first batch met no race")
