@@ -41,6 +41,8 @@ func TestBenchQuick(t *testing.T) {
 	for _, s := range bench.AllScenarios {
 		require.Regexp(t, "(?m)^"+s, string(out), "a row of scenario %s", s)
 	}
+	require.Regexp(t, `(?m)^catchup +CPU time per message in the median drain +worker \d+\.\d µs, PostgreSQL (\d+\.\d µs|not on this machine), NATS (\d+\.\d µs|not on this machine); \d+% of \d+ cores busy`,
+		string(out))
 	requireNoLeftovers(t, runID(t, string(out)))
 }
 

@@ -39,13 +39,13 @@ func (b *Bench) catchUp(ctx context.Context) error {
 		}
 		checkpoints := b.settle(ctx, w)
 		load := loadAverage()
-		took, peak, err := b.drain(ctx, w)
+		took, peak, cpu, err := b.drain(ctx, w)
 		if err != nil {
 			return err
 		}
-		run := catchUpRun{messages: exp.messages, took: took, peak: peak, load: load, checkpoints: checkpoints()}
-		b.logf("%s: %d worker(s) drained %d messages in %s: %.0f/s (%s)", name, o.Workers, exp.messages,
-			took.Round(time.Millisecond), run.rate(), run.checkpoints)
+		run := catchUpRun{messages: exp.messages, took: took, peak: peak, cpu: cpu, load: load, checkpoints: checkpoints()}
+		b.logf("%s: %d worker(s) drained %d messages in %s: %.0f/s (%s); CPU per message: %s", name, o.Workers, exp.messages,
+			took.Round(time.Millisecond), run.rate(), run.checkpoints, cpu.perMessage(exp.messages))
 		if err := b.checkCounters(ctx, name, w.store, exp); err != nil {
 			return err
 		}
@@ -60,6 +60,7 @@ type catchUpRun struct {
 	messages    int
 	took        time.Duration
 	peak        int64
+	cpu         drainCPU
 	load        float64
 	checkpoints string
 }
@@ -68,33 +69,44 @@ func (r catchUpRun) rate() float64 { return float64(r.messages) / r.took.Seconds
 
 // drain starts the workers on the full stream and waits until they have
 // committed every message. It returns the time from their start to the
-// last commit and the highest peak RSS among them.
-func (b *Bench) drain(ctx context.Context, w *world) (time.Duration, int64, error) {
+// last commit, the highest peak RSS among them, and the CPU time the
+// workers and this machine's servers spent meanwhile.
+func (b *Bench) drain(ctx context.Context, w *world) (time.Duration, int64, drainCPU, error) {
+	servers := measureServers()
 	start := time.Now()
 	procs := make([]*workerProc, b.Options.Workers)
 	for i := range procs {
 		p, err := b.startWorker(ctx, w)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, drainCPU{}, err
 		}
 		procs[i] = p
 	}
 	end, err := w.waitDrained(ctx, procs[0])
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", CatchUp, err)
+		return 0, 0, drainCPU{}, fmt.Errorf("%s: %w", CatchUp, err)
 	}
 	var peak int64
+	var workers time.Duration
 	for _, p := range procs {
 		hwm, _, err := p.memory()
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, drainCPU{}, err
 		}
 		peak = max(peak, hwm)
+		cpu, err := pidCPU(p.cmd.Process.Pid)
+		if err != nil {
+			return 0, 0, drainCPU{}, fmt.Errorf("read the worker's CPU time: %w", err)
+		}
+		workers += cpu
+	}
+	cpu := servers(workers, end.Sub(start)) // before the workers' backends end
+	for _, p := range procs {
 		if err := p.terminate(); err != nil {
-			return 0, 0, err
+			return 0, 0, drainCPU{}, err
 		}
 	}
-	return end.Sub(start), peak, nil
+	return end.Sub(start), peak, cpu, nil
 }
 
 // baseline measures the consumer a team writes first, on the catch-up's

@@ -92,6 +92,7 @@ func (r *Report) catchUp(workers int, runs []catchUpRun) float64 {
 		}
 	}
 	r.add(CatchUp, "worker peak RSS (VmHWM)", mib(peak), "<= 200 MiB", is(peak <= 200<<20), med.load)
+	r.add(CatchUp, "CPU time per message in the median drain", med.cpu.perMessage(med.messages), "", nil, med.load)
 	return med.rate()
 }
 
