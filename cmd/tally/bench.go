@@ -30,9 +30,11 @@ targets they are held to.
 
 Scenarios (--scenarios, all by default; a full run takes about an hour):
   catchup    --events messages (3% duplicates) already in the stream, one
-             worker drains them, --catchup-runs times (the median counts);
-             the same for a one-transaction-per-event consumer
-             (--baseline-events of them), and the ratio
+             worker drains them, --catchup-runs times (the median counts),
+             with the CPU time per message of the worker and of this
+             machine's postgres and nats-server processes; the same for a
+             one-transaction-per-event consumer (--baseline-events of
+             them), and the ratio
   freshness  --rates events/s for --rate-for each: publish to visible p50/p99/max
   reads      --read-events over --read-days applied; each view read whole,
              against aggregating raw tables and REFRESH MATERIALIZED VIEW
