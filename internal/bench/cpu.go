@@ -88,8 +88,9 @@ func serverCPU() map[string]time.Duration {
 
 // drainCPU is what the processes of a drain spent, and over how long.
 type drainCPU struct {
-	workers, postgres, nats time.Duration
-	// local lists the servers found on this machine.
+	workers, postgres, nats time.Duration // the workers' together
+	// postgresLocal and natsLocal say whether the servers run on this
+	// machine; when one does not, its time is unknown, not zero.
 	postgresLocal, natsLocal bool
 	elapsed                  time.Duration
 }
@@ -112,7 +113,9 @@ func measureServers() func(workers, elapsed time.Duration) drainCPU {
 // perMessage describes c for n messages: each kind's CPU time per message,
 // and how busy the machine's cores were.
 func (c drainCPU) perMessage(n int) string {
-	us := func(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond)/float64(n)) }
+	us := func(d time.Duration) string {
+		return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond)/float64(n))
+	}
 	s := "worker " + us(c.workers)
 	total := c.workers
 	for _, p := range []struct {
