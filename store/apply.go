@@ -495,8 +495,7 @@ func ledgerCopyData(in []Incoming) []byte {
 		buf = appendCopyText(buf, ev.EntityID())
 		buf = appendCopyText(buf, ev.City)
 		buf = appendCopyInt8(buf, int64(in[i].StreamSeq), false)
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(ev.Body)))
-		buf = append(buf, ev.Body...)
+		buf = appendValue(buf, ev.Body)
 	}
 	return binary.BigEndian.AppendUint16(buf, 0xFFFF)
 }
@@ -506,16 +505,15 @@ const copySignature = "PGCOPY\n\xff\r\n\x00"
 // appendCopyText appends a text field, NULL when s is empty.
 func appendCopyText(buf []byte, s string) []byte {
 	if s == "" {
-		return binary.BigEndian.AppendUint32(buf, 0xFFFFFFFF)
+		return appendNull(buf)
 	}
-	buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
-	return append(buf, s...)
+	return appendValue(buf, s)
 }
 
 // appendCopyInt8 appends an int8 field, or NULL.
 func appendCopyInt8(buf []byte, v int64, null bool) []byte {
 	if null {
-		return binary.BigEndian.AppendUint32(buf, 0xFFFFFFFF)
+		return appendNull(buf)
 	}
 	buf = binary.BigEndian.AppendUint32(buf, 8)
 	return binary.BigEndian.AppendUint64(buf, uint64(v))

@@ -51,6 +51,18 @@ func (c fastArrayCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, valu
 	return c.ArrayCodec.PlanEncode(m, oid, format, value)
 }
 
+// Array elements and the fields of COPY's binary format are written
+// alike: a 32-bit length, -1 for NULL, then the value's bytes.
+
+// appendNull appends a NULL element or field.
+func appendNull(buf []byte) []byte { return binary.BigEndian.AppendUint32(buf, 0xFFFFFFFF) }
+
+// appendValue appends an element or field of the bytes of v.
+func appendValue[T string | []byte](buf []byte, v T) []byte {
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(v)))
+	return append(buf, v...)
+}
+
 // arrayHeader appends the binary header of a one-dimensional array of n
 // elements of type elem, as pgx writes it (a nil slice is NULL and has no
 // header), and returns where its has-null flag is.
@@ -72,8 +84,7 @@ func (textArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
 	}
 	buf, _ = arrayHeader(buf, pgtype.TextOID, len(ss))
 	for _, s := range ss {
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
-		buf = append(buf, s...)
+		buf = appendValue(buf, s)
 	}
 	return buf, nil
 }
@@ -113,7 +124,7 @@ func (nullTimeArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
 	for _, t := range ts {
 		if t == nil {
 			binary.BigEndian.PutUint32(buf[hasNull:], 1)
-			buf = binary.BigEndian.AppendUint32(buf, 0xFFFFFFFF) // -1: NULL
+			buf = appendNull(buf)
 			continue
 		}
 		buf = appendTimestamptz(buf, *t)

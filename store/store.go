@@ -40,7 +40,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "tally"
 	}
 	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
-		registerArrayEncoders(c.TypeMap())
+		registerArrayEncoders(c.TypeMap()) // see arrays.go
 		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
