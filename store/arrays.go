@@ -37,14 +37,14 @@ func (c fastArrayCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, valu
 		switch c.ElementType.OID {
 		case pgtype.TextOID:
 			if _, ok := value.([]string); ok {
-				return textArrayPlan{}
+				return textArrayPlan
 			}
 		case pgtype.TimestamptzOID:
 			switch value.(type) {
 			case []time.Time:
-				return timeArrayPlan{}
+				return timeArrayPlan
 			case []*time.Time:
-				return nullTimeArrayPlan{}
+				return nullTimeArrayPlan
 			}
 		}
 	}
@@ -75,19 +75,42 @@ func arrayHeader(buf []byte, elem uint32, n int) ([]byte, int) {
 	return binary.BigEndian.AppendUint32(buf, 1), hasNull // lower bound
 }
 
-type textArrayPlan struct{}
+// arrayPlan encodes a []T as a one-dimensional array of elem; add appends
+// one element and reports whether it was NULL.
+type arrayPlan[T any] struct {
+	elem uint32
+	add  func([]byte, T) ([]byte, bool)
+}
 
-func (textArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
-	ss := value.([]string)
-	if ss == nil {
+func (p arrayPlan[T]) Encode(value any, buf []byte) ([]byte, error) {
+	vs := value.([]T)
+	if vs == nil {
 		return nil, nil
 	}
-	buf, _ = arrayHeader(buf, pgtype.TextOID, len(ss))
-	for _, s := range ss {
-		buf = appendValue(buf, s)
+	buf, hasNull := arrayHeader(buf, p.elem, len(vs))
+	for _, v := range vs {
+		var null bool
+		if buf, null = p.add(buf, v); null {
+			binary.BigEndian.PutUint32(buf[hasNull:], 1)
+		}
 	}
 	return buf, nil
 }
+
+var (
+	textArrayPlan = arrayPlan[string]{pgtype.TextOID, func(buf []byte, s string) ([]byte, bool) {
+		return appendValue(buf, s), false
+	}}
+	timeArrayPlan = arrayPlan[time.Time]{pgtype.TimestamptzOID, func(buf []byte, t time.Time) ([]byte, bool) {
+		return appendTimestamptz(buf, t), false
+	}}
+	nullTimeArrayPlan = arrayPlan[*time.Time]{pgtype.TimestamptzOID, func(buf []byte, t *time.Time) ([]byte, bool) {
+		if t == nil {
+			return appendNull(buf), true
+		}
+		return appendTimestamptz(buf, *t), false
+	}}
+)
 
 // microsecondsFromUnixToY2K is PostgreSQL's epoch, 2000-01-01 UTC, in
 // microseconds since the Unix epoch.
@@ -97,37 +120,4 @@ func appendTimestamptz(buf []byte, t time.Time) []byte {
 	buf = binary.BigEndian.AppendUint32(buf, 8)
 	us := t.Unix()*1_000_000 + int64(t.Nanosecond())/1000 - microsecondsFromUnixToY2K
 	return binary.BigEndian.AppendUint64(buf, uint64(us))
-}
-
-type timeArrayPlan struct{}
-
-func (timeArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
-	ts := value.([]time.Time)
-	if ts == nil {
-		return nil, nil
-	}
-	buf, _ = arrayHeader(buf, pgtype.TimestamptzOID, len(ts))
-	for _, t := range ts {
-		buf = appendTimestamptz(buf, t)
-	}
-	return buf, nil
-}
-
-type nullTimeArrayPlan struct{}
-
-func (nullTimeArrayPlan) Encode(value any, buf []byte) ([]byte, error) {
-	ts := value.([]*time.Time)
-	if ts == nil {
-		return nil, nil
-	}
-	buf, hasNull := arrayHeader(buf, pgtype.TimestamptzOID, len(ts))
-	for _, t := range ts {
-		if t == nil {
-			binary.BigEndian.PutUint32(buf[hasNull:], 1)
-			buf = appendNull(buf)
-			continue
-		}
-		buf = appendTimestamptz(buf, *t)
-	}
-	return buf, nil
 }

@@ -54,19 +54,19 @@ func TestArrayEncodersWritePgxBytes(t *testing.T) {
 		value any
 		plan  pgtype.EncodePlan
 	}{
-		{"nil strings", pgtype.TextArrayOID, []string(nil), textArrayPlan{}},
-		{"no strings", pgtype.TextArrayOID, []string{}, textArrayPlan{}},
-		{"empty string", pgtype.TextArrayOID, []string{""}, textArrayPlan{}},
-		{"long string", pgtype.TextArrayOID, []string{strings.Repeat("x", 70000), "y"}, textArrayPlan{}},
-		{"random strings", pgtype.TextArrayOID, randomStrings, textArrayPlan{}},
-		{"nil times", pgtype.TimestamptzArrayOID, []time.Time(nil), timeArrayPlan{}},
-		{"no times", pgtype.TimestamptzArrayOID, []time.Time{}, timeArrayPlan{}},
-		{"zero time", pgtype.TimestamptzArrayOID, []time.Time{{}}, timeArrayPlan{}},
-		{"random times", pgtype.TimestamptzArrayOID, randomTimes, timeArrayPlan{}},
-		{"nil time pointers", pgtype.TimestamptzArrayOID, []*time.Time(nil), nullTimeArrayPlan{}},
-		{"only nulls", pgtype.TimestamptzArrayOID, []*time.Time{nil, nil}, nullTimeArrayPlan{}},
-		{"no nulls", pgtype.TimestamptzArrayOID, []*time.Time{&someTime}, nullTimeArrayPlan{}},
-		{"random time pointers", pgtype.TimestamptzArrayOID, randomNullTimes, nullTimeArrayPlan{}},
+		{"nil strings", pgtype.TextArrayOID, []string(nil), textArrayPlan},
+		{"no strings", pgtype.TextArrayOID, []string{}, textArrayPlan},
+		{"empty string", pgtype.TextArrayOID, []string{""}, textArrayPlan},
+		{"long string", pgtype.TextArrayOID, []string{strings.Repeat("x", 70000), "y"}, textArrayPlan},
+		{"random strings", pgtype.TextArrayOID, randomStrings, textArrayPlan},
+		{"nil times", pgtype.TimestamptzArrayOID, []time.Time(nil), timeArrayPlan},
+		{"no times", pgtype.TimestamptzArrayOID, []time.Time{}, timeArrayPlan},
+		{"zero time", pgtype.TimestamptzArrayOID, []time.Time{{}}, timeArrayPlan},
+		{"random times", pgtype.TimestamptzArrayOID, randomTimes, timeArrayPlan},
+		{"nil time pointers", pgtype.TimestamptzArrayOID, []*time.Time(nil), nullTimeArrayPlan},
+		{"only nulls", pgtype.TimestamptzArrayOID, []*time.Time{nil, nil}, nullTimeArrayPlan},
+		{"no nulls", pgtype.TimestamptzArrayOID, []*time.Time{&someTime}, nullTimeArrayPlan},
+		{"random time pointers", pgtype.TimestamptzArrayOID, randomNullTimes, nullTimeArrayPlan},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -81,7 +81,7 @@ func TestArrayEncodersWritePgxBytes(t *testing.T) {
 
 	// Other values, and the text format, are pgx's own.
 	for _, v := range []any{[]int64{1}, []*string{nil}, pgtype.FlatArray[string]{"a"}} {
-		_, isFast := fast.PlanEncode(pgtype.TextArrayOID, pgtype.BinaryFormatCode, v).(textArrayPlan)
+		_, isFast := fast.PlanEncode(pgtype.TextArrayOID, pgtype.BinaryFormatCode, v).(arrayPlan[string])
 		require.False(t, isFast, "%T", v)
 	}
 	text, err := fast.Encode(pgtype.TextArrayOID, pgtype.TextFormatCode, []string{"a b", ""}, nil)
