@@ -78,11 +78,12 @@ func Decode(body []byte, maxBytes int) (Event, error) {
 	if !utf8.Valid(body) {
 		return Event{}, invalid(CodeInvalidJSON, "message is not valid UTF-8")
 	}
-	// encoding/json's validator, then a walk of members by exact name:
-	// decoding into a struct would match names case-insensitively, so an
-	// extra "ID" or "City" field, which the contract says to ignore, would
-	// replace "id" or "city"; decoding into maps costs three times as much.
-	if !json.Valid(body) {
+	// A validator of our own (what json.Valid accepts, in two fifths of
+	// its time), then a walk of members by exact name: decoding into a
+	// struct would match names case-insensitively, so an extra "ID" or
+	// "City" field, which the contract says to ignore, would replace "id"
+	// or "city"; decoding into maps costs three times as much.
+	if !valid(body) {
 		return Event{}, syntaxError(body)
 	}
 	var buf [maxStackMembers]member
@@ -252,7 +253,7 @@ func jsonInt(raw json.RawMessage, lo, hi int64) (int64, error) {
 // canonicalData returns the "data" object of a message re-encoded with
 // sorted keys and no white space, for comparing two copies of an event.
 func canonicalData(body []byte) ([]byte, error) {
-	if !json.Valid(body) {
+	if !valid(body) {
 		return nil, errors.New("not valid JSON")
 	}
 	var buf [maxStackMembers]member

@@ -22,7 +22,7 @@ var errNotObject = errors.New("not a JSON object")
 
 // members lists the members of a JSON object, appending them to dst. raw
 // should be valid JSON (Decode checks the whole message once with
-// json.Valid): walking it is then only a matter of finding where each
+// valid): walking it is then only a matter of finding where each
 // member starts and ends, a fraction of the cost of decoding it into a
 // map. On other input it returns errNotObject or some members, and never
 // panics.

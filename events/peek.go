@@ -1,15 +1,12 @@
 package events
 
-import (
-	"encoding/json"
-	"strings"
-)
+import "strings"
 
 // PeekID returns the envelope's id when the message is a JSON object with a
 // string id, or "". Dead letters carry it so people can find the event.
 // Like Decode, it reads the member named exactly "id", never "ID".
 func PeekID(body []byte) string {
-	if !json.Valid(body) {
+	if !valid(body) {
 		return ""
 	}
 	var buf [maxStackMembers]member
