@@ -188,11 +188,17 @@ type applier struct {
 }
 
 func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
-	if err := a.lockGeneration(ctx); err != nil {
+	first, later := splitByID(b.Events)
+	// Unless it inserts them, the apply looks its events up in the ledger
+	// in the round trip that takes the generation lock.
+	var rec recordedCopies
+	if !a.mode.insertEvents {
+		rec = recordedCopies{}
+	}
+	if err := a.lockGeneration(ctx, first, rec); err != nil {
 		return Outcome{}, err
 	}
 	out := Outcome{Gen: a.gen.Gen}
-	first, later := splitByID(b.Events)
 	// Every transaction takes its locks in one order: events, dead
 	// letters, then cars, bookings and counters (see readCars).
 	var (
@@ -202,9 +208,9 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	)
 	optimistic := !a.mode.insertEvents && !a.locked()
 	if optimistic {
-		fresh, dups, res, err = a.recordAndFold(ctx, first, later)
+		fresh, dups, res, err = a.recordAndFold(ctx, first, later, rec)
 	} else {
-		fresh, dups, err = a.recordEvents(ctx, first, later)
+		fresh, dups, err = a.recordEvents(ctx, first, later, rec)
 	}
 	if err != nil {
 		return out, err
@@ -212,7 +218,7 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	if out.DeadLetteredByCode, err = a.recordDeadLetters(ctx, b.DeadLetters); err != nil {
 		return out, err
 	}
-	conflicts, err := a.classifyDuplicates(ctx, dups, &out)
+	conflicts, err := a.classifyDuplicates(ctx, dups, fresh, rec, &out)
 	if err != nil {
 		return out, err
 	}
@@ -228,18 +234,16 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	return out, a.write(ctx, res, conflicts, &out)
 }
 
-// recordAndFold is recordEvents and fold, for an optimistic attempt: it
-// looks the events up in the ledger and reads the entities of the new
-// ones, then copies them into the ledger while the batch is folded beside
-// it. The fold is a fifth of the worker's part of an apply, and the copy
-// the largest part of PostgreSQL's; done one after the other, each would
-// wait for the other. Only an optimistic attempt can read its entities
-// before it records its events, because it does not lock them.
-func (a *applier) recordAndFold(ctx context.Context, first, later []Incoming) ([]Incoming, []Incoming, aggregator.Result, error) {
-	fresh, dups, err := a.lookUpEvents(ctx, first, later)
-	if err != nil {
-		return nil, nil, aggregator.Result{}, err
-	}
+// recordAndFold is recordEvents and fold, for an optimistic attempt: with
+// the events the ledger holds (rec, looked up by lockGeneration), it reads
+// the entities of the new ones, then copies them into the ledger while the
+// batch is folded beside it. The fold is a fifth of the worker's part of
+// an apply, and the copy the largest part of PostgreSQL's; done one after
+// the other, each would wait for the other. Only an optimistic attempt can
+// read its entities before it records its events, because it does not
+// lock them.
+func (a *applier) recordAndFold(ctx context.Context, first, later []Incoming, rec recordedCopies) ([]Incoming, []Incoming, aggregator.Result, error) {
+	fresh, dups := rec.partition(first, later)
 	evs := eventsOf(fresh)
 	prior, err := a.readPrior(ctx, evs)
 	if err != nil {
@@ -294,8 +298,11 @@ const applySettingsSQL = `SELECT set_config('plan_cache_mode', 'force_custom_pla
 // transaction) and then reads the current generation. The read must be a
 // statement of its own, after the lock: a statement's snapshot is taken
 // when it starts, so one that waited for a swap would still see the old
-// generation as current and write to it. Both go in one round trip.
-func (a *applier) lockGeneration(ctx context.Context) error {
+// generation as current and write to it. With rec, it also looks first's
+// ids up in the ledger, which is the same in every generation, and fills
+// rec. All go in one round trip: under load each round trip costs the
+// apply about a millisecond of waiting for a core.
+func (a *applier) lockGeneration(ctx context.Context, first []Incoming, rec recordedCopies) error {
 	var tz, cities string
 	b := &pgx.Batch{}
 	if limit, ok := idleLimit(ctx); ok {
@@ -305,6 +312,9 @@ func (a *applier) lockGeneration(ctx context.Context) error {
 	b.Queue("SELECT pg_advisory_xact_lock_shared($1)", generationLockKey)
 	b.Queue("SELECT gen, timezone, city_timezones FROM tally.generations WHERE state = 'current'").
 		QueryRow(func(row pgx.Row) error { return row.Scan(&a.gen.Gen, &tz, &cities) })
+	if rec != nil {
+		rec.queueLookUp(b, first)
+	}
 	err := a.tx.SendBatch(ctx, b).Close()
 	if err != nil {
 		return fmt.Errorf("read current generation: %w", err)
@@ -379,15 +389,21 @@ var eventColumns = []string{"id", "type", "occurred_at", "seq", "entity", "city"
 // mode.insertEvents: an INSERT ... ON CONFLICT DO NOTHING, which skips the
 // id. Neither way closes a cycle of waits: every transaction records its
 // events in id order, before it locks anything else.
-func (a *applier) recordEvents(ctx context.Context, first, later []Incoming) ([]Incoming, []Incoming, error) {
+//
+// rec is what the ledger holds of first when it has been looked up
+// already (see lockGeneration), or nil.
+func (a *applier) recordEvents(ctx context.Context, first, later []Incoming, rec recordedCopies) ([]Incoming, []Incoming, error) {
 	if len(first) == 0 {
 		return nil, later, nil
 	}
 	if !a.mode.insertEvents {
-		fresh, dups, err := a.lookUpEvents(ctx, first, later)
-		if err != nil {
-			return nil, nil, err
+		if rec == nil {
+			var err error
+			if rec, err = a.lookUpEvents(ctx, eventIDs(first)); err != nil {
+				return nil, nil, err
+			}
 		}
+		fresh, dups := rec.partition(first, later)
 		return fresh, dups, a.copyEvents(ctx, fresh)
 	}
 	isNew, err := a.insertEvents(ctx, first)
@@ -416,36 +432,61 @@ func partition(first, later []Incoming, isNew func(id string) bool) (fresh, dups
 // recorded after the lookup.
 var errLedgerRace = errors.New("another transaction recorded an event of this batch first")
 
-// lookUpEvents splits first (distinct ids, sorted) into the events the
-// ledger does not hold and, after later, those it does.
-func (a *applier) lookUpEvents(ctx context.Context, first, later []Incoming) ([]Incoming, []Incoming, error) {
-	if len(first) == 0 {
-		return nil, later, nil
+// recordedCopies holds, for the ids of a batch that the ledger holds,
+// the body recorded.
+type recordedCopies map[string][]byte
+
+const lookUpEventsSQL = "SELECT id, body FROM tally.events WHERE id = ANY($1::text[])"
+
+// queueLookUp adds to b the lookup of the ids of in, whose result fills
+// rec. Only the ids already recorded come back, with their bodies: a few
+// in a batch, and classifyDuplicates compares them with their copies.
+func (rec recordedCopies) queueLookUp(b *pgx.Batch, in []Incoming) {
+	if len(in) == 0 {
+		return
 	}
-	ids := make([]string, len(first))
-	for i := range first {
-		ids[i] = first[i].Event.ID
-	}
-	rows, err := a.tx.Query(ctx, "SELECT id FROM tally.events WHERE id = ANY($1::text[])", ids)
-	if err != nil {
-		return nil, nil, fmt.Errorf("look up events: %w", err)
-	}
-	recorded := make(map[string]struct{})
-	var id string
-	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
-		recorded[id] = struct{}{}
-		return nil
-	}); err != nil {
-		return nil, nil, fmt.Errorf("look up events: %w", err)
-	}
-	fresh, dups := partition(first, later, func(id string) bool {
-		_, ok := recorded[id]
-		return !ok
-	})
-	return fresh, dups, nil
+	b.Queue(lookUpEventsSQL, eventIDs(in)).Query(rec.fill)
 }
 
-// copyEvents copies events that lookUpEvents did not find into the ledger.
+func (rec recordedCopies) fill(rows pgx.Rows) error {
+	var id string
+	var body []byte
+	_, err := pgx.ForEachRow(rows, []any{&id, &body}, func() error {
+		rec[id] = slices.Clone(body)
+		return nil
+	})
+	return wrap(err, "look up events")
+}
+
+// lookUpEvents looks ids up in the ledger, in a round trip of its own.
+func (a *applier) lookUpEvents(ctx context.Context, ids []string) (recordedCopies, error) {
+	rows, err := a.tx.Query(ctx, lookUpEventsSQL, ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up events: %w", err)
+	}
+	rec := recordedCopies{}
+	return rec, rec.fill(rows)
+}
+
+// partition splits first (distinct ids, sorted) into the events the ledger
+// does not hold and, after later, those it does.
+func (rec recordedCopies) partition(first, later []Incoming) (fresh, dups []Incoming) {
+	return partition(first, later, func(id string) bool {
+		_, ok := rec[id]
+		return !ok
+	})
+}
+
+// eventIDs returns the event ids of in.
+func eventIDs(in []Incoming) []string {
+	out := make([]string, len(in))
+	for i := range in {
+		out[i] = in[i].Event.ID
+	}
+	return out
+}
+
+// copyEvents copies the events the ledger does not hold into it.
 // It writes COPY's binary format itself (ledgerCopyData): pgx's CopyFrom
 // would first ask the server for the columns' types, a round trip more,
 // and then encode each value through an interface.
@@ -591,32 +632,26 @@ type conflict struct {
 
 // classifyDuplicates compares each copy of an already recorded id with the
 // recorded copy: the same content is a plain duplicate, other content a
-// conflict to keep.
-func (a *applier) classifyDuplicates(ctx context.Context, dups []Incoming, out *Outcome) ([]conflict, error) {
+// conflict to keep. rec holds the recorded copies of the ids the ledger
+// held before this batch (see lockGeneration); a later copy of an id this
+// batch recorded (fresh) is compared with that first copy. Without rec
+// (the events were inserted), the copies are read back from the ledger.
+func (a *applier) classifyDuplicates(ctx context.Context, dups, fresh []Incoming, rec recordedCopies, out *Outcome) ([]conflict, error) {
 	if len(dups) == 0 {
 		return nil, nil
 	}
-	ids := make([]string, 0, len(dups))
-	for _, d := range dups {
-		ids = append(ids, d.Event.ID)
-	}
-	rows, err := a.tx.Query(ctx, "SELECT id, body FROM tally.events WHERE id = ANY($1)", ids)
-	if err != nil {
-		return nil, fmt.Errorf("read recorded copies: %w", err)
-	}
-	recorded := map[string][]byte{}
-	var id string
-	var body []byte
-	if _, err := pgx.ForEachRow(rows, []any{&id, &body}, func() error {
-		recorded[id] = slices.Clone(body)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("read recorded copies: %w", err)
+	if rec == nil {
+		var err error
+		if rec, err = a.lookUpEvents(ctx, eventIDs(dups)); err != nil {
+			return nil, fmt.Errorf("read recorded copies: %w", err)
+		}
+	} else {
+		rec.addFirstCopies(dups, fresh)
 	}
 	out.DuplicatesByType = map[events.Type]int{}
 	var conflicts []conflict
 	for _, d := range dups {
-		if sameAsRecorded(&d.Event, recorded[d.Event.ID]) {
+		if sameAsRecorded(&d.Event, rec[d.Event.ID]) {
 			out.Duplicates++
 			out.DuplicatesByType[d.Event.Type]++
 			continue
@@ -627,6 +662,25 @@ func (a *applier) classifyDuplicates(ctx context.Context, dups []Incoming, out *
 		out.ConflictIDs = append(out.ConflictIDs, d.Event.ID)
 	}
 	return conflicts, nil
+}
+
+// addFirstCopies adds to rec the bodies this batch recorded (fresh) for
+// the ids of dups it does not hold: what the ledger now holds for them.
+func (rec recordedCopies) addFirstCopies(dups, fresh []Incoming) {
+	var missing map[string]struct{}
+	for i := range dups {
+		if _, ok := rec[dups[i].Event.ID]; !ok {
+			if missing == nil {
+				missing = map[string]struct{}{}
+			}
+			missing[dups[i].Event.ID] = struct{}{}
+		}
+	}
+	for i := range fresh {
+		if _, ok := missing[fresh[i].Event.ID]; ok {
+			rec[fresh[i].Event.ID] = fresh[i].Event.Body
+		}
+	}
 }
 
 // sameAsRecorded decodes the recorded body without a size limit (it was
@@ -657,16 +711,17 @@ func (a *applier) fold(ctx context.Context, fresh []events.Event) (aggregator.Re
 }
 
 // readPrior reads (and, after a lost race, locks) the states of the cars
-// and bookings of evs.
+// and bookings of evs, in one round trip.
 func (a *applier) readPrior(ctx context.Context, evs []events.Event) (aggregator.Prior, error) {
 	carIDs, bookingIDs := entityIDs(evs)
 	var prior aggregator.Prior
-	var err error
-	if prior.Cars, err = a.readCars(ctx, carIDs); err != nil {
-		return prior, err
+	b := &pgx.Batch{}
+	a.readCars(b, carIDs, &prior.Cars)
+	a.readBookings(b, bookingIDs, &prior.Bookings)
+	if b.Len() == 0 {
+		return prior, nil
 	}
-	prior.Bookings, err = a.readBookings(ctx, bookingIDs)
-	return prior, err
+	return prior, a.tx.SendBatch(ctx, b).Close()
 }
 
 // eventsOf returns the events of in.

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -49,67 +48,71 @@ var errEntityRace = errors.New("another transaction created an entity of this ba
 // order of the ids it passes, a cautious one when it reads them), and
 // creations of new rows come after those updates and give up rather than
 // wait (see queueEntities), so no cycle of waits can close.
-func (a *applier) readCars(ctx context.Context, ids []string) (map[string]aggregator.CarState, error) {
+//
+// readCars queues the statements into b, which readPrior sends with
+// readBookings' in one round trip; they fill *states.
+func (a *applier) readCars(b *pgx.Batch, ids []string, states *map[string]aggregator.CarState) {
 	a.knownCars = nil
 	if len(ids) == 0 {
-		return nil, nil
+		return
 	}
 	if a.mode.placeholders {
-		if _, err := a.tx.Exec(ctx, a.q.ensureCars, ids); err != nil {
-			return nil, fmt.Errorf("create car rows: %w", err)
-		}
+		b.Queue(a.q.ensureCars, ids).Fn = execWrapped("create car rows")
 	}
-	rows, err := a.tx.Query(ctx, a.pick(a.q.lockCars, a.q.readCars), ids)
-	if err != nil {
-		return nil, fmt.Errorf("read cars: %w", err)
-	}
-	states := make(map[string]aggregator.CarState, len(ids))
-	a.knownCars = make(map[string]uint32, len(ids))
-	var c aggregator.CarState
-	var at *time.Time
-	var xmin uint32
-	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.City, &c.Status, &c.Key.Seq, &at, &c.Key.ID, &xmin}, func() error {
-		a.knownCars[c.ID] = xmin
-		if at != nil {
-			c.Key.At = at.UTC()
-			states[c.ID] = c
-		}
-		return nil
+	b.Queue(a.pick(a.q.lockCars, a.q.readCars), ids).Query(func(rows pgx.Rows) error {
+		*states = make(map[string]aggregator.CarState, len(ids))
+		a.knownCars = make(map[string]uint32, len(ids))
+		var c aggregator.CarState
+		var at *time.Time
+		var xmin uint32
+		_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.City, &c.Status, &c.Key.Seq, &at, &c.Key.ID, &xmin}, func() error {
+			a.knownCars[c.ID] = xmin
+			if at != nil {
+				c.Key.At = at.UTC()
+				(*states)[c.ID] = c
+			}
+			return nil
+		})
+		return wrap(err, "read cars")
 	})
-	return states, wrap(err, "read cars")
 }
 
 // readBookings is readCars for bookings.
-func (a *applier) readBookings(ctx context.Context, ids []string) (map[string]aggregator.BookingState, error) {
+func (a *applier) readBookings(b *pgx.Batch, ids []string, states *map[string]aggregator.BookingState) {
 	a.knownBookings = nil
 	if len(ids) == 0 {
-		return nil, nil
+		return
 	}
 	if a.mode.placeholders {
-		if _, err := a.tx.Exec(ctx, a.q.ensureBookings, ids); err != nil {
-			return nil, fmt.Errorf("create booking rows: %w", err)
-		}
+		b.Queue(a.q.ensureBookings, ids).Fn = execWrapped("create booking rows")
 	}
-	rows, err := a.tx.Query(ctx, a.pick(a.q.lockBookings, a.q.readBookings), ids)
-	if err != nil {
-		return nil, fmt.Errorf("read bookings: %w", err)
-	}
-	states := make(map[string]aggregator.BookingState, len(ids))
-	a.knownBookings = make(map[string]uint32, len(ids))
-	var b aggregator.BookingState
-	var at, startAt, startKeyAt *time.Time
-	var xmin uint32
-	dest := []any{&b.ID, &b.CarID, &b.City, &b.Status, &b.Key.Seq, &at, &b.Key.ID, &startAt, &b.StartKey.Seq, &startKeyAt, &b.StartKey.ID, &xmin}
-	_, err = pgx.ForEachRow(rows, dest, func() error {
-		a.knownBookings[b.ID] = xmin
-		s := b
-		s.Key.At, s.StartAt, s.StartKey.At = utc(at), utc(startAt), utc(startKeyAt)
-		if !s.Key.IsZero() || !s.StartKey.IsZero() {
-			states[s.ID] = s
-		}
-		return nil
+	b.Queue(a.pick(a.q.lockBookings, a.q.readBookings), ids).Query(func(rows pgx.Rows) error {
+		*states = make(map[string]aggregator.BookingState, len(ids))
+		a.knownBookings = make(map[string]uint32, len(ids))
+		var bk aggregator.BookingState
+		var at, startAt, startKeyAt *time.Time
+		var xmin uint32
+		dest := []any{&bk.ID, &bk.CarID, &bk.City, &bk.Status, &bk.Key.Seq, &at, &bk.Key.ID, &startAt, &bk.StartKey.Seq, &startKeyAt, &bk.StartKey.ID, &xmin}
+		_, err := pgx.ForEachRow(rows, dest, func() error {
+			a.knownBookings[bk.ID] = xmin
+			s := bk
+			s.Key.At, s.StartAt, s.StartKey.At = utc(at), utc(startAt), utc(startKeyAt)
+			if !s.Key.IsZero() || !s.StartKey.IsZero() {
+				(*states)[s.ID] = s
+			}
+			return nil
+		})
+		return wrap(err, "read bookings")
 	})
-	return states, wrap(err, "read bookings")
+}
+
+// execWrapped is a batched statement's result function that says what
+// failed.
+func execWrapped(what string) func(pgx.BatchResults) error {
+	return func(br pgx.BatchResults) error {
+		_, err := br.Exec()
+		return wrap(err, what)
+	}
 }
 
 func utc(t *time.Time) time.Time {
@@ -121,10 +124,17 @@ func utc(t *time.Time) time.Time {
 
 // nullTime maps the zero time to NULL.
 func nullTime(t time.Time) *time.Time {
+	return timeOrNull(&t)
+}
+
+// timeOrNull is nullTime for a time the caller keeps unchanged until the
+// statement is sent: it points at it rather than at a copy, so that the
+// arrays of a batch's states cost no allocation per element.
+func timeOrNull(t *time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
-	return &t
+	return t
 }
 
 // queueEntities adds the writes of changed entity states to the batch:
@@ -244,9 +254,10 @@ func (a *applier) queueCarRows(b *pgx.Batch, sql string, cars []aggregator.CarSt
 	n := len(cars)
 	ids, cities, statuses, keyIDs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	seqs, ats := make([]int64, n), make([]*time.Time, n)
-	for i, c := range cars {
+	for i := range cars {
+		c := &cars[i]
 		ids[i], cities[i], statuses[i] = c.ID, c.City, c.Status
-		seqs[i], ats[i], keyIDs[i] = c.Key.Seq, nullTime(c.Key.At), c.Key.ID
+		seqs[i], ats[i], keyIDs[i] = c.Key.Seq, timeOrNull(&c.Key.At), c.Key.ID
 	}
 	return b.Queue(sql, append([]any{ids, cities, statuses, seqs, ats, keyIDs}, extra...)...)
 }
@@ -261,10 +272,11 @@ func (a *applier) queueBookingRows(b *pgx.Batch, sql string, bookings []aggregat
 		make([]string, n), make([]string, n), make([]string, n)
 	seqs, startSeqs := make([]int64, n), make([]int64, n)
 	ats, starts, startAts := make([]*time.Time, n), make([]*time.Time, n), make([]*time.Time, n)
-	for i, s := range bookings {
+	for i := range bookings {
+		s := &bookings[i]
 		ids[i], cars[i], cities[i], statuses[i] = s.ID, s.CarID, s.City, s.Status
-		seqs[i], ats[i], keyIDs[i] = s.Key.Seq, nullTime(s.Key.At), s.Key.ID
-		starts[i], startSeqs[i], startAts[i], startKeyIDs[i] = nullTime(s.StartAt), s.StartKey.Seq, nullTime(s.StartKey.At), s.StartKey.ID
+		seqs[i], ats[i], keyIDs[i] = s.Key.Seq, timeOrNull(&s.Key.At), s.Key.ID
+		starts[i], startSeqs[i], startAts[i], startKeyIDs[i] = timeOrNull(&s.StartAt), s.StartKey.Seq, timeOrNull(&s.StartKey.At), s.StartKey.ID
 	}
 	return b.Queue(sql, append([]any{ids, cars, cities, statuses, seqs, ats, keyIDs, starts, startSeqs, startAts, startKeyIDs}, extra...)...)
 }

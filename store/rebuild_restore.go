@@ -34,7 +34,7 @@ func (s *Store) restoreEvents(ctx context.Context, first []Incoming, mode applyM
 			return fmt.Errorf("take the generation lock: %w", err)
 		}
 		a := applier{tx: tx, mode: mode}
-		fresh, _, err := a.recordEvents(ctx, first, nil)
+		fresh, _, err := a.recordEvents(ctx, first, nil, nil)
 		n = len(fresh)
 		return err
 	})

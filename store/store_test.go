@@ -80,15 +80,27 @@ func TestApplyCountsOnceAndKeepsConflicts(t *testing.T) {
 	require.Equal(t, 1, out.Duplicates)
 	require.Equal(t, 1, out.Conflicts)
 
+	// Copies of a new id in one batch: the first counts, the later ones
+	// are compared with it.
+	d := mustEvent(t, car("c3", "paris", events.CarActive, 1, t0))
+	dElsewhere := mustEvent(t, car("c3", "rome", events.CarActive, 1, t0))
+	require.Equal(t, d.ID, dElsewhere.ID)
+	out, err = tb.store.Apply(ctx, store.Batch{Events: incoming(d, dElsewhere, d, a)})
+	require.NoError(t, err)
+	require.Equal(t, 1, out.Applied)
+	require.Equal(t, 2, out.Duplicates)
+	require.Equal(t, 1, out.Conflicts)
+	require.Equal(t, []string{d.ID}, out.ConflictIDs)
+
 	v, err := tb.store.ReadViews(ctx)
 	require.NoError(t, err)
 	require.Len(t, v.ActiveCars, 1)
 	require.Equal(t, "paris", v.ActiveCars[0].City)
-	require.EqualValues(t, 2, v.ActiveCars[0].Cars)
+	require.EqualValues(t, 3, v.ActiveCars[0].Cars)
 
 	var kept int
 	require.NoError(t, tb.store.Pool().QueryRow(ctx, "SELECT count(*) FROM tally.conflicts").Scan(&kept))
-	require.Equal(t, 1, kept)
+	require.Equal(t, 2, kept)
 }
 
 func TestMigrateTwiceIsANoop(t *testing.T) {
