@@ -75,6 +75,36 @@ type Outcome struct {
 	// another transaction changed one of its cars or bookings after the
 	// batch read it.
 	ChangeRaces int
+	// Steps is where the committed attempt's time went.
+	Steps Steps
+}
+
+// Steps says how long each step of an apply transaction took, from the
+// worker's side (PostgreSQL's work and the waits for it included). The
+// worker logs them with each batch at debug level, so that anyone can see
+// where a batch's time goes (docs/performance.md).
+type Steps struct {
+	// Start is BEGIN, the generation lock and the ledger lookup.
+	Start time.Duration
+	// Read is reading the entities of the new events (and, on a cautious
+	// attempt, folding them).
+	Read time.Duration
+	// Record is recording the events in the ledger (and, on an optimistic
+	// attempt, waiting for the fold beside it).
+	Record time.Duration
+	// Check is recording dead letters and comparing duplicates.
+	Check time.Duration
+	// Write is writing the states, counters and freshness.
+	Write time.Duration
+	// Commit is COMMIT.
+	Commit time.Duration
+}
+
+// lap adds the time since the last lap to *d.
+func (a *applier) lap(d *time.Duration) {
+	now := time.Now()
+	*d += now.Sub(a.last)
+	a.last = now
 }
 
 // Apply records a batch in one transaction: the events in the ledger (an
@@ -162,15 +192,19 @@ type applyMode struct {
 
 func (s *Store) apply(ctx context.Context, b Batch, mode applyMode) (Outcome, error) {
 	var out Outcome
+	a := applier{zones: &s.zones, mode: mode, hookBeforeWrite: s.testHookBeforeWrite, last: time.Now()}
 	err := withTx(ctx, s.pool, func(tx pgx.Tx) error {
-		a := applier{tx: tx, zones: &s.zones, mode: mode, hookBeforeWrite: s.testHookBeforeWrite}
+		a.tx = tx
 		var err error
 		out, err = a.run(ctx, b)
 		if err == nil {
 			failpoint.Inject(failpoint.BeforeCommit) // tests crash here: nothing may count
 		}
+		a.last = time.Now()
 		return err
 	})
+	a.lap(&a.steps.Commit)
+	out.Steps = a.steps
 	return out, err
 }
 
@@ -185,6 +219,9 @@ type applier struct {
 	knownCars, knownBookings map[string]uint32
 	// hookBeforeWrite is Store.testHookBeforeWrite.
 	hookBeforeWrite func(applyMode)
+	// steps and last time the steps (see lap).
+	steps Steps
+	last  time.Time
 }
 
 func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
@@ -198,6 +235,7 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	if err := a.lockGeneration(ctx, first, rec); err != nil {
 		return Outcome{}, err
 	}
+	a.lap(&a.steps.Start)
 	out := Outcome{Gen: a.gen.Gen}
 	// Every transaction takes its locks in one order: events, dead
 	// letters, then cars, bookings and counters (see readCars).
@@ -215,6 +253,7 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	if err != nil {
 		return out, err
 	}
+	a.lap(&a.steps.Record)
 	if out.DeadLetteredByCode, err = a.recordDeadLetters(ctx, b.DeadLetters); err != nil {
 		return out, err
 	}
@@ -222,16 +261,20 @@ func (a *applier) run(ctx context.Context, b Batch) (Outcome, error) {
 	if err != nil {
 		return out, err
 	}
+	a.lap(&a.steps.Check)
 	if !optimistic {
 		if res, err = a.fold(ctx, eventsOf(fresh)); err != nil {
 			return out, err
 		}
+		a.lap(&a.steps.Read)
 	}
 	out.Applied, out.Ignored, out.LastEventAt = res.Applied, res.Ignored, res.LastEventAt
 	if a.hookBeforeWrite != nil {
 		a.hookBeforeWrite(a.mode)
 	}
-	return out, a.write(ctx, res, conflicts, &out)
+	err = a.write(ctx, res, conflicts, &out)
+	a.lap(&a.steps.Write)
+	return out, err
 }
 
 // recordAndFold is recordEvents and fold, for an optimistic attempt: with
@@ -249,6 +292,7 @@ func (a *applier) recordAndFold(ctx context.Context, first, later []Incoming, re
 	if err != nil {
 		return nil, nil, aggregator.Result{}, err
 	}
+	a.lap(&a.steps.Read)
 	type folded struct {
 		res aggregator.Result
 		err error

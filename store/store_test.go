@@ -103,6 +103,34 @@ func TestApplyCountsOnceAndKeepsConflicts(t *testing.T) {
 	require.Equal(t, 2, kept)
 }
 
+// TestApplyReportsItsSteps checks the step times the worker logs: every
+// step of a batch with new events and a duplicate took some time, and
+// together no longer than the apply.
+func TestApplyReportsItsSteps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tb := setup(t)
+	a := mustEvent(t, car("c1", "paris", events.CarActive, 1, t0))
+	b := mustEvent(t, car("c2", "paris", events.CarActive, 1, t0))
+	_, err := tb.store.Apply(ctx, store.Batch{Events: incoming(a)})
+	require.NoError(t, err)
+
+	start := time.Now()
+	out, err := tb.store.Apply(ctx, store.Batch{Events: incoming(a, b)})
+	took := time.Since(start)
+	require.NoError(t, err)
+	require.Equal(t, 1, out.Applied)
+	require.Equal(t, 1, out.Duplicates)
+	st := out.Steps
+	steps := []time.Duration{st.Start, st.Read, st.Record, st.Check, st.Write, st.Commit}
+	var sum time.Duration
+	for i, d := range steps {
+		require.Positive(t, d, "step %d of %+v", i, st)
+		sum += d
+	}
+	require.LessOrEqual(t, sum, took, "%+v", st)
+}
+
 func TestMigrateTwiceIsANoop(t *testing.T) {
 	t.Parallel()
 	tb := setup(t)

@@ -225,6 +225,14 @@ func (w *Worker) observe(out store.Outcome, n int, took time.Duration) {
 	for _, id := range out.ConflictIDs {
 		w.log.Warn("conflicting duplicate: same id, other content; the copy recorded first counts", "event_id", id)
 	}
+	st := out.Steps
 	w.log.Debug("batch applied", "batch_size", n, "applied", out.Applied, "duplicates", out.Duplicates,
-		"generation", out.Gen, "took", took)
+		"generation", out.Gen, "took", took, "start_ms", ms(st.Start), "read_ms", ms(st.Read),
+		"record_ms", ms(st.Record), "check_ms", ms(st.Check), "write_ms", ms(st.Write), "commit_ms", ms(st.Commit))
+}
+
+// ms is d in milliseconds, to the microsecond: a number that a script can
+// add up.
+func ms(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
 }
