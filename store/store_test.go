@@ -139,3 +139,35 @@ func TestMigrateTwiceIsANoop(t *testing.T) {
 	require.Empty(t, res.Applied)
 	require.Equal(t, store.LatestVersion(), res.Version)
 }
+
+// TestApplyTimedOutLeavesNoBackendWaiting times an apply out while it
+// waits for a counter row another transaction holds: when Apply returns,
+// the timed-out transaction's backend must be gone, not still queued on
+// the row behind the worker's next attempt.
+func TestApplyTimedOutLeavesNoBackendWaiting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tb := setup(t)
+	_, err := tb.store.Apply(ctx, store.Batch{Events: incoming(mustEvent(t, car("c1", "paris", events.CarActive, 1, t0)))})
+	require.NoError(t, err)
+	g, err := tb.store.CurrentGeneration(ctx)
+	require.NoError(t, err)
+
+	holder, err := tb.store.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, holder.Rollback(ctx)) }()
+	_, err = holder.Exec(ctx, fmt.Sprintf("SELECT 1 FROM %s.active_cars WHERE city = 'paris' FOR UPDATE", store.Schema(g.Gen)))
+	require.NoError(t, err)
+
+	for i := range 3 {
+		actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		ev := mustEvent(t, car(fmt.Sprintf("c%d", i+2), "paris", events.CarActive, 1, t0))
+		_, err = tb.store.Apply(actx, store.Batch{Events: incoming(ev)})
+		cancel()
+		require.Error(t, err, "the row is locked")
+		var waiting int
+		require.NoError(t, holder.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting))
+		require.Zero(t, waiting, "attempt %d: the timed-out transaction still waits", i+1)
+	}
+}

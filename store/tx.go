@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -12,15 +13,35 @@ type beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
+// closeWait bounds how long withTx waits for a connection closed mid-
+// transaction to be cleaned up.
+const closeWait = 2 * time.Second
+
 // withTx runs fn in a transaction and commits when fn returns nil. The
 // rollback runs with a context that is never cancelled, so a cancelled
 // caller still releases the connection cleanly.
-func withTx(ctx context.Context, db beginner, fn func(tx pgx.Tx) error) error {
+//
+// A statement cut off by ctx (a timeout) closes its connection, and pgx
+// then cancels the backend's statement in the background: the backend
+// may still be waiting for a lock when the caller tries again, and queue
+// behind it. So when the connection was closed, withTx returns only once
+// pgx has cleaned it up, which means the backend has ended (at most
+// closeWait).
+func withTx(ctx context.Context, db beginner, fn func(tx pgx.Tx) error) (err error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	pc := tx.Conn().PgConn()
+	defer func() {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		if err != nil && pc.IsClosed() {
+			select {
+			case <-pc.CleanupDone():
+			case <-time.After(closeWait):
+			}
+		}
+	}()
 	if err := fn(tx); err != nil {
 		return err
 	}
