@@ -20,6 +20,7 @@ func TestPeekID(t *testing.T) {
 		{`{"id":"evt-3","ID":"other"}`, "evt-3"},          // names match exactly
 		{`{"ID":"evt-4"}`, ""},                            // no "id" member
 		{`{"id":"a\u0000b"}`, ""},                         // NUL: PostgreSQL text cannot hold it
+		{"{\"id\":\"a\xffb\"}", ""},                       // nor bytes that are not UTF-8
 		{`{"id":"` + strings.Repeat("x", 129) + `"}`, ""}, // too long to be an id
 		{`{"id":"` + strings.Repeat("x", 128) + `"}`, strings.Repeat("x", 128)},
 		{`{"id":7}`, ""},

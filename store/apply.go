@@ -648,8 +648,11 @@ func (a *applier) recordDeadLetters(ctx context.Context, dls []DeadLetter) (map[
 	streams, subjects, codes, details, ids := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	seqs, bodies := make([]int64, n), make([][]byte, n)
 	for i, d := range dls {
-		streams[i], seqs[i], subjects[i], codes[i] = d.Stream, int64(d.Seq), d.Subject, string(d.Code)
-		details[i], ids[i], bodies[i] = d.Detail, d.EventID, d.Body
+		streams[i], seqs[i], subjects[i], codes[i] = d.Stream, int64(d.Seq), storableText(d.Subject), string(d.Code)
+		details[i], ids[i], bodies[i] = storableText(d.Detail), d.EventID, d.Body
+		if storableText(d.EventID) != d.EventID {
+			ids[i] = "" // a mangled id would name another event
+		}
 	}
 	rows, err := a.tx.Query(ctx, insertDeadLettersSQL, streams, seqs, subjects, codes, details, ids, bodies)
 	if err != nil {
@@ -664,6 +667,14 @@ func (a *applier) recordDeadLetters(ctx context.Context, dls []DeadLetter) (map[
 		byCode[events.Code(c)]++
 	}
 	return byCode, nil
+}
+
+// storableText is s as PostgreSQL text can hold it: without NUL, and with
+// bytes that are not UTF-8 replaced. A dead letter's text comes from the
+// message that could not be used, and its record must not fail on it: the
+// batch it came with would fail too.
+func storableText(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
 }
 
 // conflict is a copy of a recorded event with other content.

@@ -60,3 +60,31 @@ func TestReplayCountsOnceAndKeepsTheStillBad(t *testing.T) {
 	_, err = tb.store.DeadLetter(ctx, "FLEET", 7)
 	require.ErrorIs(t, err, store.ErrNoDeadLetter)
 }
+
+// TestDeadLetterTextIsStorable records a dead letter whose subject, detail
+// and id hold bytes PostgreSQL text cannot (NUL, not UTF-8), beside a
+// valid event: the batch applies, and the dead letter is kept with its
+// text made storable, its id left out rather than mangled, and its body
+// as it came.
+func TestDeadLetterTextIsStorable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tb := setup(t)
+	body := []byte("{\"id\":\"a\xffb\",\"type\":\"x\"}")
+	out, err := tb.store.Apply(ctx, store.Batch{
+		Events: incoming(mustEvent(t, car("c1", "paris", events.CarActive, 1, t0))),
+		DeadLetters: []store.DeadLetter{{Stream: "FLEET", Seq: 9, Subject: "fleet.\xff", Code: events.CodeInvalidJSON,
+			Detail: "bad\x00 detail \xfe", EventID: "a\xffb", Body: body}},
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, out.Applied)
+	require.Equal(t, map[events.Code]int{events.CodeInvalidJSON: 1}, out.DeadLetteredByCode)
+
+	d, err := tb.store.DeadLetter(ctx, "FLEET", 9)
+	require.NoError(t, err)
+	require.Equal(t, "fleet.\uFFFD", d.Subject)
+	require.Equal(t, "bad detail \uFFFD", d.Detail)
+	require.Empty(t, d.EventID)
+	require.Equal(t, body[:len(d.Body)], d.Body)
+	require.Equal(t, len(body), d.Size)
+}
