@@ -75,7 +75,27 @@ func exitCode(err error) int {
 	return exitFailure
 }
 
-func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+// oneLine puts an error of several lines (pgx lists each address it
+// tried on a line of its own, indented) on one: the lines, trimmed, joined
+// by "; ", or by a space after a line that ends in a colon.
+func oneLine(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
 
 func (e *env) rootCommand() *cobra.Command {
 	root := &cobra.Command{

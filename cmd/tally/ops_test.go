@@ -79,3 +79,13 @@ func TestOpsCommandsRefuseBadUsage(t *testing.T) {
 		require.Equal(t, exitUsage, code, "%v: %s", args, stderr.String())
 	}
 }
+
+func TestOneLineJoinsAnErrorOfSeveralLines(t *testing.T) {
+	t.Parallel()
+	// pgx's connect error lists each address tried on an indented line.
+	pgx := "connect to database postgres://u@127.0.0.1:5999/x: failed to connect to `user=u database=x`:\n\t127.0.0.1:5999 (127.0.0.1): dial error: connection refused\n\t[::1]:5999 (::1): dial error: connection refused\n"
+	require.Equal(t, "connect to database postgres://u@127.0.0.1:5999/x: failed to connect to `user=u database=x`: "+
+		"127.0.0.1:5999 (127.0.0.1): dial error: connection refused; [::1]:5999 (::1): dial error: connection refused", oneLine(pgx))
+	require.Equal(t, "first; second", oneLine("first\n\n  second  "))
+	require.Equal(t, "plain", oneLine(" plain\n"))
+}
