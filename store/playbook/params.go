@@ -39,7 +39,10 @@ var Types = map[string]paramType{
 		"a duration such as 15m, 2h or 7d"},
 	"date": {"date", parseDate, "a date: YYYY-MM-DD, today or yesterday"},
 	"int":  {"bigint", parseInt, "a whole number"},
-	"text": {"text", func(s string, _ Clock) (any, error) { return s, nil }, "text"},
+	// count is for how many rows to return (LIMIT) and the like, which a
+	// negative number would fail in PostgreSQL, not on the command line.
+	"count": {"bigint", parseCount, "a count: a whole number, 0 or more"},
+	"text":  {"text", func(s string, _ Clock) (any, error) { return s, nil }, "text"},
 	"status": {"text", oneOf(events.BookingStatuses),
 		"a booking status: " + strings.Join(events.BookingStatuses, ", ")},
 	"code": {"text", oneOf(codeNames()), "a dead-letter code: " + strings.Join(codeNames(), ", ")},
@@ -81,7 +84,7 @@ func listOf(base string, parse func(string, Clock) (any, error)) func(string, Cl
 			}
 		}
 		switch base {
-		case "int":
+		case "int", "count":
 			return typed[int64](items), nil
 		case "time", "date":
 			return typed[time.Time](items), nil
@@ -169,6 +172,14 @@ func parseInt(s string, _ Clock) (any, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		return nil, fmt.Errorf("%q is not a whole number", s)
+	}
+	return n, nil
+}
+
+func parseCount(s string, _ Clock) (any, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("%q is not a count (a whole number, 0 or more)", s)
 	}
 	return n, nil
 }

@@ -124,3 +124,23 @@ func TestBind(t *testing.T) {
 		require.ErrorContains(t, err, tt.want)
 	}
 }
+
+func TestBindCount(t *testing.T) {
+	t.Parallel()
+	e, err := parseEntry("e", "e.sql", "-- description: d\n-- param: limit count default=50\n-- param: some count[] default=\nSELECT :limit, :some")
+	require.NoError(t, err)
+	q, err := e.Bind(map[string]string{}, clock)
+	require.NoError(t, err)
+	require.Equal(t, "SELECT $1::bigint, $2::bigint[]", q.SQL)
+	require.Equal(t, []any{int64(50), []int64{}}, q.Args)
+	q, err = e.Bind(map[string]string{"limit": "0", "some": "1,2"}, clock)
+	require.NoError(t, err)
+	require.Equal(t, []any{int64(0), []int64{1, 2}}, q.Args)
+	for values, want := range map[string]string{"-1": `limit: "-1" is not a count (a whole number, 0 or more)`, "x": `limit: "x" is not a count`} {
+		_, err := e.Bind(map[string]string{"limit": values}, clock)
+		require.True(t, errors.Is(err, ErrParam), "%v", err)
+		require.ErrorContains(t, err, want)
+	}
+	_, err = parseEntry("e", "e.sql", "-- description: d\n-- param: limit count default=-5\nSELECT :limit")
+	require.ErrorContains(t, err, `default of limit: "-5" is not a count`)
+}

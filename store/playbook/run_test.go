@@ -87,6 +87,25 @@ func TestParameterWithSQLIsJustAValue(t *testing.T) {
 	require.Positive(t, settingsCount(t, tb.url))
 }
 
+func TestBuiltInLimitsRefuseANegativeCount(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, nil)
+	for name, params := range map[string]map[string]string{
+		"entity-events": {"id": "car-1", "limit": "-1"},
+		"dead-letters":  {"limit": "-1"},
+	} {
+		e, err := tb.book.Get(name)
+		require.NoError(t, err)
+		_, err = e.Bind(params, playbook.Clock{Now: time.Now(), Zone: time.UTC})
+		require.ErrorIs(t, err, playbook.ErrParam, name)
+		require.ErrorContains(t, err, `limit: "-1" is not a count`, name)
+		params["limit"] = "0"
+		res, err := tb.run(t, name, params, playbook.Options{})
+		require.NoError(t, err, name)
+		require.Empty(t, res.Rows, name)
+	}
+}
+
 func TestSlowQueryIsStoppedByTheTimeout(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, map[string]string{

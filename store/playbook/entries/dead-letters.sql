@@ -4,7 +4,7 @@
 -- param: since time default=24h Start of the bracket (received_at).
 -- param: until time default=now End of the bracket (excluded).
 -- param: code code[] default= Only these codes (empty: every code).
--- param: limit int default=100 How many dead letters.
+-- param: limit count default=100 How many dead letters.
 SELECT dl_id, received_at, code, detail, event_id, source_stream, source_seq, subject,
        replayed_at, length(body) AS bytes, encode(substring(body FROM 1 FOR 120), 'escape') AS body_start
 FROM tally.dead_letters
