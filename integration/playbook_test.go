@@ -409,7 +409,8 @@ func (f *playbookFleet) testErrors(t *testing.T) {
 	}{
 		{[]string{"nope"}, 2, `unknown playbook entry "nope"; tally playbook list shows them`},
 		{[]string{"entity-events"}, 2, "entity-events needs --param id=<text>"},
-		{[]string{"entity-events", "--param", "id=x", "--param", "limit=ten"}, 2, `limit: "ten" is not a whole number`},
+		{[]string{"entity-events", "--param", "id=x", "--param", "limit=ten"}, 2, `limit: "ten" is not a count (a whole number, 0 or more)`},
+		{[]string{"entity-events", "--param", "id=x", "--param", "limit=-1"}, 2, `limit: "-1" is not a count (a whole number, 0 or more)`},
 		{[]string{"entity-events", "--param", "id=x", "--param", "colour=red"}, 2, `entity-events has no parameter "colour"`},
 		{[]string{"stuck-bookings", "--param", "status=lost"}, 2, `status: "lost" is not one of confirmed, ongoing, ended, cancelled`},
 		{[]string{"duplicates", "--format", "xml"}, 2, `--format "xml": use table, csv, json`},

@@ -6,7 +6,7 @@
 //	-- name: entity-events
 //	-- description: The latest events of one car or booking, newest first.
 //	-- param: id text  The car or booking id.
-//	-- param: limit int default=50  How many events.
+//	-- param: limit count default=50  How many events.
 //	SELECT ... WHERE entity = :id ... LIMIT :limit
 //
 // Parameters are typed (see Types) and bound, never interpolated: each
