@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // beginner is what can start a transaction: a pool or a connection.
@@ -27,7 +28,25 @@ const closeWait = 2 * time.Second
 // behind it. So when the connection was closed, withTx returns only once
 // pgx has cleaned it up, which means the backend has ended (at most
 // closeWait).
-func withTx(ctx context.Context, db beginner, fn func(tx pgx.Tx) error) (err error) {
+//
+// From a pool, withTx holds the connection itself until then: a pool's
+// transaction hands its connection back as it ends, and another
+// goroutine may be using it by the time the connection is checked.
+func withTx(ctx context.Context, db beginner, fn func(tx pgx.Tx) error) error {
+	pool, ok := db.(*pgxpool.Pool)
+	if !ok {
+		return inTx(ctx, db, fn)
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer conn.Release()
+	return inTx(ctx, conn.Conn(), fn)
+}
+
+// inTx is withTx on a connection that nothing else uses meanwhile.
+func inTx(ctx context.Context, db beginner, fn func(tx pgx.Tx) error) (err error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
