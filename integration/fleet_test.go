@@ -156,6 +156,9 @@ func (f *fleet) runTally(extra map[string]string, args ...string) (int, string) 
 
 func environ(vars map[string]string) []string {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	if v, ok := os.LookupEnv("GORACE"); ok { // where a race-built binary reports (see testMain)
+		env = append(env, "GORACE="+v)
+	}
 	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}

@@ -30,7 +30,7 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	tallyBin = filepath.Join(dir, "tally")
-	build := exec.Command("go", "build", "-o", tallyBin, "github.com/tallyhq/tally/cmd/tally")
+	build := exec.Command("go", append(append([]string{"build"}, raceFlags...), "-o", tallyBin, "github.com/tallyhq/tally/cmd/tally")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build tally:", err)
@@ -41,7 +41,21 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer currentNATS.Shutdown()
-	return m.Run()
+	raceLogs := filepath.Join(dir, "race")
+	if raceFlags != nil && os.Getenv("GORACE") == "" {
+		// The binaries' race reports go to files, whatever a test does
+		// with their output, and any report fails the run.
+		os.Setenv("GORACE", "log_path="+raceLogs)
+	}
+	code := m.Run()
+	if reports, _ := filepath.Glob(raceLogs + ".*"); len(reports) > 0 {
+		for _, r := range reports {
+			b, _ := os.ReadFile(r)
+			fmt.Fprintf(os.Stderr, "tally binary: race detector report %s:\n%s\n", filepath.Base(r), b)
+		}
+		return 1
+	}
+	return code
 }
 
 // broker is a NATS server the suite runs against.
