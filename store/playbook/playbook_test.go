@@ -136,8 +136,8 @@ func TestBindCount(t *testing.T) {
 	q, err = e.Bind(map[string]string{"limit": "0", "some": "1,2"}, clock)
 	require.NoError(t, err)
 	require.Equal(t, []any{int64(0), []int64{1, 2}}, q.Args)
-	for values, want := range map[string]string{"-1": `limit: "-1" is not a count (a whole number, 0 or more)`, "x": `limit: "x" is not a count`} {
-		_, err := e.Bind(map[string]string{"limit": values}, clock)
+	for v, want := range map[string]string{"-1": `limit: "-1" is not a count (a whole number, 0 or more)`, "x": `limit: "x" is not a count`} {
+		_, err := e.Bind(map[string]string{"limit": v}, clock)
 		require.True(t, errors.Is(err, ErrParam), "%v", err)
 		require.ErrorContains(t, err, want)
 	}
