@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tallyhq/tally/internal/testnats"
@@ -42,10 +43,11 @@ func testMain(m *testing.M) int {
 	}
 	defer currentNATS.Shutdown()
 	raceLogs := filepath.Join(dir, "race")
-	if raceFlags != nil && os.Getenv("GORACE") == "" {
+	if raceFlags != nil {
 		// The binaries' race reports go to files, whatever a test does
-		// with their output, and any report fails the run.
-		os.Setenv("GORACE", "log_path="+raceLogs)
+		// with their output, and any report fails the run. Other GORACE
+		// options stay; a later log_path wins over an earlier one.
+		os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" log_path="+raceLogs))
 	}
 	code := m.Run()
 	if reports, _ := filepath.Glob(raceLogs + ".*"); len(reports) > 0 {
